@@ -1,0 +1,14 @@
+"""The feature network: VGG19's architecture and the sources of its weights."""
+
+from artstyle.features.vgg import LAYER_NAMES, VGG19Features, check_layer_names, min_image_side
+from artstyle.features.weights import Preprocessing, VGGWeights, load_weights
+
+__all__ = [
+    "LAYER_NAMES",
+    "Preprocessing",
+    "VGG19Features",
+    "VGGWeights",
+    "check_layer_names",
+    "load_weights",
+    "min_image_side",
+]
