@@ -1,0 +1,7 @@
+"""``python -m artstyle``: the same as the ``artstyle`` command."""
+
+import sys
+
+from artstyle.cli import main
+
+sys.exit(main())

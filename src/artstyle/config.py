@@ -1,0 +1,171 @@
+"""The one frozen, validated configuration of a style-transfer run.
+
+Every option lives here once, with its default and its help text; the CLI flags are
+generated from these fields (``content_weight`` -> ``--content-weight``) and the API
+takes the same names as keywords, so a default exists in exactly one place.
+Validation happens in ``__post_init__``, before any work, and raises
+:class:`~artstyle.errors.ConfigError` with the option's flag name in the message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from artstyle.errors import ConfigError
+from artstyle.features.vgg import check_layer_names
+
+LayerWeights = tuple[tuple[str, float], ...]
+
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("max", "avg")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
+
+
+def flag(name: str) -> str:
+    """The CLI flag of a config field: ``tv_weight`` -> ``--tv-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def _option(default: Any, help: str, metavar: str | None = None, choices: Sequence[str] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "metavar": metavar, "choices": tuple(choices)})
+
+
+def parse_layers(value: str | Sequence[str | tuple[str, float]] | Mapping[str, float], option: str) -> LayerWeights:
+    """Layers with optional weights: ``"relu1_1,relu2_1:0.5"``, a list of such strings or of
+    (name, weight) pairs, or a mapping name -> weight. Unweighted layers get weight 1."""
+    items: list[tuple[str, object]] = []
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        for part in value.split(",") if isinstance(value, str) else value:
+            if isinstance(part, (tuple, list)) and len(part) == 2 and isinstance(part[0], str):
+                items.append((part[0], part[1]))
+            elif isinstance(part, str):
+                name, _, weight = part.strip().partition(":")
+                items.append((name.strip(), weight.strip() or 1.0))
+            else:
+                raise ConfigError(f"{flag(option)}: expected layer names, got {part!r}")
+    if not items:
+        raise ConfigError(f"{flag(option)}: at least one layer is needed")
+    parsed = [(name, _number(weight, f"{flag(option)} {name}")) for name, weight in items]
+    check_layer_names([name for name, _ in parsed], flag(option))
+    if len({name for name, _ in parsed}) != len(parsed):
+        raise ConfigError(f"{flag(option)}: a layer is listed twice")
+    return tuple(parsed)
+
+
+def _number(value: object, what: str, minimum: float = 0.0, strict: bool = False) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number < minimum or (strict and number == minimum):
+        relation = "greater than" if strict else "at least"
+        raise ConfigError(f"{what}: expected a finite number {relation} {minimum:g}, got {value!r}")
+    return number
+
+
+def _integer(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            value = int(str(value)) if not isinstance(value, float) else int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: expected a whole number, got {value!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{what}: expected a whole number of at least {minimum}, got {value}")
+    return value
+
+
+def _choice(value: object, what: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    """All options of a run. Field names are the API keywords; flags are ``--field-name``."""
+
+    size: int = _option(512, "long side of the output in pixels", "PX")
+    style_scale: float = _option(1.0, "style images are resized to SIZE * STYLE_SCALE on their long side", "X")
+    style_weights: tuple[float, ...] | None = _option(
+        None, "blend weights of the style images, one each (default: equal)", "W"
+    )
+    content_weight: float = _option(5.0, "weight of the content loss", "W")
+    style_weight: float = _option(100.0, "weight of the style loss", "W")
+    tv_weight: float = _option(1.0, "weight of the total-variation (smoothness) loss", "W")
+    content_layers: LayerWeights = _option((("relu4_2", 1.0),), "content layers, as NAME[:WEIGHT],...", "LAYERS")
+    style_layers: LayerWeights = _option(
+        tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+        "style layers, as NAME[:WEIGHT],...",
+        "LAYERS",
+    )
+    iterations: int = _option(500, "optimizer iterations", "N")
+    optimizer: str = _option("lbfgs", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float | None = _option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", "LR")
+    init: str = _option("content", "start from the content image, 'noise', or an image FILE", "content|noise|FILE")
+    seed: int | None = _option(None, "random seed (default: a fresh one, recorded in the output)", "N")
+    pooling: str = _option("max", "VGG19 pooling", choices=POOLINGS)
+    device: str = _option("auto", "compute device (auto: cuda, then mps, then cpu)", choices=DEVICES)
+    weights: str = _option(
+        "bundled", "VGG19 weights: bundled, torchvision, or a FILE (torchvision: or caffe: prefix)", "SOURCE"
+    )
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
+        set_(self, "size", _integer(self.size, "--size", 1))
+        set_(self, "style_scale", _number(self.style_scale, "--style-scale", strict=True))
+        if self.style_weights is not None:
+            weights = (self.style_weights,) if isinstance(self.style_weights, (int, float)) else self.style_weights
+            blend = tuple(_number(w, "--style-weights") for w in weights)
+            if not blend or sum(blend) <= 0:
+                raise ConfigError("--style-weights: at least one weight must be positive")
+            set_(self, "style_weights", blend)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            set_(self, name, _number(getattr(self, name), flag(name)))
+        set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
+        set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
+        set_(self, "iterations", _integer(self.iterations, "--iterations", 1))
+        set_(self, "optimizer", _choice(self.optimizer, "--optimizer", OPTIMIZERS))
+        if self.learning_rate is not None:
+            set_(self, "learning_rate", _number(self.learning_rate, "--learning-rate", strict=True))
+        if not isinstance(self.init, str) or not self.init:
+            raise ConfigError(f"--init: expected 'content', 'noise' or an image file, got {self.init!r}")
+        if self.seed is not None:
+            set_(self, "seed", _integer(self.seed, "--seed", 0))
+        set_(self, "pooling", _choice(self.pooling, "--pooling", POOLINGS))
+        set_(self, "device", _choice(self.device, "--device", DEVICES))
+        if not isinstance(self.weights, str) or not self.weights:
+            raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in force (the optimizer's default unless set)."""
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.optimizer]
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer the run reads, content first."""
+        return tuple(dict.fromkeys(name for name, _ in self.content_layers + self.style_layers))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters (for the output's metadata)."""
+        data = asdict(self)
+        for key in ("content_layers", "style_layers"):
+            data[key] = ",".join(f"{name}:{weight:g}" for name, weight in data[key])
+        if data["style_weights"] is not None:
+            data["style_weights"] = list(data["style_weights"])
+        return data
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some options changed (validated like a new one)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown option {sorted(unknown)[0]!r}")
+        return Config(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
