@@ -83,6 +83,7 @@ class Stylizer:
     def __init__(self, weights: str = "bundled", device: str = "auto") -> None:
         Config(weights=weights, device=device)  # validates both
         self.weights_spec = weights
+        self.device_spec = device
         self.device = resolve_device(device)
         self._weights: VGGWeights | None = None
         self._nets: dict[tuple[tuple[str, ...], str], VGG19Features] = {}
@@ -110,6 +111,7 @@ class Stylizer:
         **options: Any,
     ) -> Image.Image:
         """Stylize ``content`` with one or more style images; returns the picture."""
+        options = {"weights": self.weights_spec, "device": self.device_spec, **options}
         return self.run(content, styles, make_config(**options), progress=progress).image
 
     def run(
@@ -121,8 +123,9 @@ class Stylizer:
         progress: ProgressCallback | None = None,
     ) -> Result:
         """Like :meth:`stylize`, with a :class:`Config`, returning a :class:`Result`."""
-        if config.weights != self.weights_spec:
-            raise ConfigError(f"--weights: this Stylizer was made with weights={self.weights_spec!r}")
+        for name, made_with in (("weights", self.weights_spec), ("device", self.device_spec)):
+            if getattr(config, name) != made_with:
+                raise ConfigError(f"--{name}: this Stylizer was made with {name}={made_with!r}")
         style_list = _as_style_list(styles)
         if config.style_weights is not None and len(config.style_weights) != len(style_list):
             raise ConfigError(

@@ -1,8 +1,8 @@
 """The ``artstyle`` command: ``artstyle CONTENT STYLE [STYLE ...] -o OUTPUT [options]``.
 
 The only place that prints, shows progress and chooses exit codes:
-0 success, 1 a run that failed (unreadable input, weights, device, disk),
-2 a bad command line or option value, 130 interrupted by Ctrl-C (the current
+0 success, 1 a run that failed (unreadable or unusable input or output file,
+weights, device, disk), 2 a bad command line or option value, 130 interrupted by Ctrl-C (the current
 image is written to the output first).
 """
 
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from artstyle import __version__
 from artstyle.api import Result, Stylizer
-from artstyle.config import Config, LayerWeights, flag
+from artstyle.config import Config, LayerWeights, flag, format_layers
 from artstyle.engine import Progress
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.imageio import check_output_path, read_image, save_image, tensor_to_image
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         meta = field.metadata
         default = field.default if field.default is not MISSING else None
         if field.name in ("content_layers", "style_layers"):
-            default = ",".join(name if w == 1 else f"{name}:{w:g}" for name, w in cast(LayerWeights, default))
+            default = format_layers(cast(LayerWeights, default))
         kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": f"{meta['help']} (default: {default})"}
         if meta["choices"]:
             kwargs["choices"] = meta["choices"]
@@ -131,7 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         consumer.close()
         return _interrupted(args, consumer.latest, config, inputs, str(stylizer.device))
-    consumer.close()
+    finally:
+        consumer.close()
     save_image(result.image, args.output, result.metadata(inputs))
     seconds = time.perf_counter() - started
     _say(args, f"wrote {args.output} ({result.image.width}x{result.image.height}, seed {result.seed}, {seconds:.0f} s)")

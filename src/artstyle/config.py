@@ -41,7 +41,7 @@ def parse_layers(value: str | Sequence[str | tuple[str, float]] | Mapping[str, f
     if isinstance(value, Mapping):
         items = [(str(k), v) for k, v in value.items()]
     else:
-        for part in value.split(",") if isinstance(value, str) else value:
+        for part in [p for p in value.split(",") if p.strip()] if isinstance(value, str) else value:
             if isinstance(part, (tuple, list)) and len(part) == 2 and isinstance(part[0], str):
                 items.append((part[0], part[1]))
             elif isinstance(part, str):
@@ -56,6 +56,11 @@ def parse_layers(value: str | Sequence[str | tuple[str, float]] | Mapping[str, f
     if len({name for name, _ in parsed}) != len(parsed):
         raise ConfigError(f"{flag(option)}: a layer is listed twice")
     return tuple(parsed)
+
+
+def format_layers(layers: LayerWeights) -> str:
+    """The inverse of :func:`parse_layers`: ``relu1_1,relu2_1:0.5`` (exact weights)."""
+    return ",".join(name if weight == 1 else f"{name}:{weight!r}" for name, weight in layers)
 
 
 def _number(value: object, what: str, minimum: float = 0.0, strict: bool = False) -> float:
@@ -122,7 +127,11 @@ class Config:
         set_(self, "size", _integer(self.size, "--size", 1))
         set_(self, "style_scale", _number(self.style_scale, "--style-scale", strict=True))
         if self.style_weights is not None:
-            weights = (self.style_weights,) if isinstance(self.style_weights, (int, float)) else self.style_weights
+            weights: Any = self.style_weights
+            if isinstance(weights, str):
+                weights = weights.replace(",", " ").split()
+            elif isinstance(weights, (int, float)):
+                weights = (weights,)
             blend = tuple(_number(w, "--style-weights") for w in weights)
             if not blend or sum(blend) <= 0:
                 raise ConfigError("--style-weights: at least one weight must be positive")
@@ -158,7 +167,7 @@ class Config:
         """JSON-ready parameters (for the output's metadata)."""
         data = asdict(self)
         for key in ("content_layers", "style_layers"):
-            data[key] = ",".join(f"{name}:{weight:g}" for name, weight in data[key])
+            data[key] = format_layers(data[key])
         if data["style_weights"] is not None:
             data["style_weights"] = list(data["style_weights"])
         return data

@@ -101,6 +101,13 @@ class Objective(nn.Module):
         return total, parts
 
 
+# Departure from neural-style: L-BFGS without line search, started from the content
+# image, overshoots wildly in its first steps (the style loss grows 100-fold before it
+# recovers, some 70 iterations later). A few Adam steps first give it a sane start.
+LBFGS_WARMUP_STEPS = 10
+LBFGS_WARMUP_LR = 0.02
+
+
 def make_optimizer(name: str, image: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
     """L-BFGS takes one iteration per ``step`` (no line search, history 100, as neural-style)."""
     if name == "lbfgs":
@@ -123,12 +130,14 @@ def optimize(
 ) -> torch.Tensor:
     """Optimise an image from ``init`` and return it, (1, 3, H, W) RGB in [0, 1].
 
+    ``lbfgs`` spends its first :data:`LBFGS_WARMUP_STEPS` iterations on Adam (see above).
     After every step the image is clamped to [0, 1] (the valid range) and ``callback``
     receives a :class:`Progress`. An exception raised by the callback (for example
     ``KeyboardInterrupt``) ends the run; the callback has already seen the last image.
     """
     image = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
-    opt = make_optimizer(optimizer, image, learning_rate)
+    warmup = min(LBFGS_WARMUP_STEPS, iterations - 1) if optimizer == "lbfgs" else 0
+    opt = make_optimizer("adam", image, LBFGS_WARMUP_LR) if warmup else make_optimizer(optimizer, image, learning_rate)
     parts: dict[str, torch.Tensor] = {}
 
     def closure() -> torch.Tensor:
@@ -140,6 +149,8 @@ def optimize(
         return total
 
     for step in range(1, iterations + 1):
+        if warmup and step == warmup + 1:
+            opt = make_optimizer(optimizer, image, learning_rate)
         opt.step(cast(Callable[[], float], closure))
         with torch.no_grad():
             image.clamp_(0, 1)

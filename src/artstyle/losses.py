@@ -49,7 +49,11 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the Gram matrix of (N, C, H, W) features and a (N|1, C, C) target."""
     gram = gram_matrix(features)
-    if target_gram.shape[-2:] != gram.shape[-2:]:
+    if (
+        target_gram.dim() != 3
+        or target_gram.shape[0] not in (1, gram.shape[0])
+        or target_gram.shape[1:] != gram.shape[1:]
+    ):
         raise ValueError(
             f"style_loss: expected a target Gram of shape {tuple(gram.shape)}, got {tuple(target_gram.shape)}"
         )

@@ -114,11 +114,17 @@ class VGG19Features(nn.Module):
     def _load(self, weights: VGGWeights) -> None:
         for name, module in self.convs.items():
             conv = cast(nn.Conv2d, module)
-            weight = weights.state_dict[f"{name}.weight"]
-            bias = weights.state_dict[f"{name}.bias"]
+            weight = weights.state_dict.get(f"{name}.weight")
+            bias = weights.state_dict.get(f"{name}.bias")
+            if weight is None or bias is None:
+                raise WeightsError(f"{weights.source}: no weights for {name}")
             conv_bias = cast(torch.Tensor, conv.bias)
-            if weight.shape != conv.weight.shape or bias.shape != conv_bias.shape:
-                raise WeightsError(f"{name}: expected weight {tuple(conv.weight.shape)}, got {tuple(weight.shape)}")
+            for what, got, expected in (("weight", weight, conv.weight), ("bias", bias, conv_bias)):
+                if got.shape != expected.shape:
+                    raise WeightsError(
+                        f"{weights.source}: {name} {what} has shape {tuple(got.shape)}, "
+                        f"expected {tuple(expected.shape)}"
+                    )
             with torch.no_grad():
                 conv.weight.copy_(weight)
                 conv_bias.copy_(bias)
@@ -131,9 +137,9 @@ class VGG19Features(nn.Module):
     def check_size(self, height: int, width: int, what: str = "image") -> None:
         """Raise :class:`ImageTooSmallError` if an input of this size is too small."""
         if min(height, width) < self.min_side:
+            deepest = max(self.layers, key=LAYER_NAMES.index)
             raise ImageTooSmallError(
-                f"{what} is {width}x{height} px; the layers {', '.join(self.layers)} "
-                f"need at least {self.min_side} px on each side"
+                f"{what} is {width}x{height} px; layer {deepest} needs at least {self.min_side} px on each side"
             )
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
