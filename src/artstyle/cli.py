@@ -42,13 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="artstyle",
         description="Repaint a content image in the style of one or more style images (Gatys et al. 2016).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("content", help="the content image (a photo)")
     parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")
     parser.add_argument("-o", "--output", required=True, help="output image: .png, .jpg, .webp or .tif")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
-    parser.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also save the image every N iterations, beside the output",
+    )
     parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
     group = parser.add_argument_group("style transfer options")
     for field in fields(Config):
@@ -56,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         default = field.default if field.default is not MISSING else None
         if field.name in ("content_layers", "style_layers"):
             default = format_layers(cast(LayerWeights, default))
-        kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": f"{meta['help']} (default: {default})"}
+        text = meta["help"] if "default" in meta["help"] else f"{meta['help']} (default: {default})"
+        kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": text}
         if meta["choices"]:
             kwargs["choices"] = meta["choices"]
         else:

@@ -104,14 +104,14 @@ class Config:
     )
     content_weight: float = _option(5.0, "weight of the content loss", "W")
     style_weight: float = _option(100.0, "weight of the style loss", "W")
-    tv_weight: float = _option(1.0, "weight of the total-variation (smoothness) loss", "W")
+    tv_weight: float = _option(1e6, "weight of the total-variation (smoothness) loss", "W")
     content_layers: LayerWeights = _option((("relu4_2", 1.0),), "content layers, as NAME[:WEIGHT],...", "LAYERS")
     style_layers: LayerWeights = _option(
         tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
         "style layers, as NAME[:WEIGHT],...",
         "LAYERS",
     )
-    iterations: int = _option(500, "optimizer iterations", "N")
+    iterations: int = _option(200, "optimizer iterations", "N")
     optimizer: str = _option("lbfgs", "optimizer", choices=OPTIMIZERS)
     learning_rate: float | None = _option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", "LR")
     init: str = _option("content", "start from the content image, 'noise', or an image FILE", "content|noise|FILE")
