@@ -19,10 +19,10 @@ DEFAULT_STYLE = (("relu1_1", 1.0), ("relu2_1", 1.0), ("relu3_1", 1.0), ("relu4_1
 def test_the_defaults_are_valid_and_as_documented() -> None:
     config = Config()
     assert config.size == 512
-    assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1.0)
+    assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1e6)
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE
-    assert (config.iterations, config.optimizer, config.pooling) == (500, "lbfgs", "max")
+    assert (config.iterations, config.optimizer, config.pooling) == (200, "lbfgs", "max")
     assert (config.init, config.seed, config.device, config.weights) == ("content", None, "auto", "bundled")
     assert config.lr == 1.0
     assert Config(optimizer="adam").lr == 0.02
