@@ -240,10 +240,12 @@ def detect_format(state: Mapping[str, object], path: Path, hint: str | None = No
     for prefix, family in KNOWN_HASH_PREFIXES.items():
         if prefix in name:
             return family
-    match = re.search(r"-([0-9a-f]{8})\.", name)
-    digest = sha256_file(path)[:8] if path.is_file() else ""
-    if digest in KNOWN_HASH_PREFIXES and not match:
-        return KNOWN_HASH_PREFIXES[digest]
+    # A renamed published file is still known by its content; hash it (a full VGG19
+    # file is over 500 MB) only when the name does not already carry a hash.
+    if not re.search(r"-[0-9a-f]{8}\.", name) and path.is_file():
+        known = KNOWN_HASH_PREFIXES.get(sha256_file(path)[:8])
+        if known is not None:
+            return known
     if "caffe" in name:
         return "caffe"
     raise WeightsError(
