@@ -14,7 +14,7 @@ import difflib
 import os
 import platform
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
@@ -23,9 +23,10 @@ import torch
 from PIL import Image
 
 from artstyle import __version__
+from artstyle.color import luminance, match_color, match_luminance, recombine
 from artstyle.config import Config
 from artstyle.device import resolve_device, set_seed
-from artstyle.engine import Objective, ProgressCallback, optimize
+from artstyle.engine import Objective, ProgressCallback, Stage, optimize_stages, plan_stages
 from artstyle.errors import ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor_to_image
@@ -108,11 +109,21 @@ class Stylizer:
         styles: ImageLike | Sequence[ImageLike],
         *,
         progress: ProgressCallback | None = None,
+        style_masks: Sequence[ImageLike] | None = None,
+        content_mask: ImageLike | None = None,
         **options: Any,
     ) -> Image.Image:
-        """Stylize ``content`` with one or more style images; returns the picture."""
+        """Stylize ``content`` with one or more style images; returns the picture.
+
+        ``style_masks``: one greyscale mask per style image (white: that style applies);
+        ``content_mask``: where the content is kept (white) or not (black).
+        """
         options = {"weights": self.weights_spec, "device": self.device_spec, **options}
-        return self.run(content, styles, make_config(**options), progress=progress).image
+        config = make_config(**options)
+        result = self.run(
+            content, styles, config, progress=progress, style_masks=style_masks, content_mask=content_mask
+        )
+        return result.image
 
     def run(
         self,
@@ -121,60 +132,177 @@ class Stylizer:
         config: Config,
         *,
         progress: ProgressCallback | None = None,
+        style_masks: Sequence[ImageLike] | None = None,
+        content_mask: ImageLike | None = None,
     ) -> Result:
         """Like :meth:`stylize`, with a :class:`Config`, returning a :class:`Result`."""
         for name, made_with in (("weights", self.weights_spec), ("device", self.device_spec)):
             if getattr(config, name) != made_with:
                 raise ConfigError(f"--{name}: this Stylizer was made with {name}={made_with!r}")
+        inputs = _Inputs.load(content, styles, config, style_masks, content_mask)
+        net = self.network(config.layers, config.pooling)
+        stages = inputs.plan(config, net)
+        seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
+        set_seed(seed)
+        prepared = [inputs.at(stage, config, self.device) for stage in stages]
+
+        def objective_for(index: int, stage: Stage) -> Objective:
+            p = prepared[index]
+            return Objective(
+                net,
+                p.content,
+                p.styles,
+                content_layers=config.content_layers,
+                style_layers=config.style_layers,
+                content_weight=config.content_weight,
+                style_weight=config.style_weight,
+                tv_weight=config.tv_weight,
+                style_blend=config.style_weights,
+                style_loss=config.style_loss,
+                style_masks=p.style_masks,
+                content_mask=p.content_mask,
+            )
+
+        def render_for(index: int, stage: Stage) -> Callable[[torch.Tensor], torch.Tensor]:
+            return prepared[index].render
+
+        image = optimize_stages(
+            stages,
+            objective_for,
+            self._initial_image(config.init, prepared[0]),
+            optimizer=config.optimizer,
+            learning_rate=config.lr,
+            callback=progress,
+            render_for=render_for,
+        )
+        return Result(tensor_to_image(prepared[-1].render(image)), config, seed, str(self.device))
+
+    def _initial_image(self, init: str, first: _Prepared) -> torch.Tensor:
+        """``content``; ``noise``: mid grey plus N(0, 0.05^2) noise; or an image file
+        resized to the first scale's size (its luminance for luminance-only transfer)."""
+        if init == "content":
+            return first.content
+        shape = first.content.shape
+        if init == "noise":
+            return (0.5 + 0.05 * torch.randn(shape)).to(self.device)
+        picture = as_image(init, "--init image").resize((shape[3], shape[2]), Image.Resampling.LANCZOS)
+        image = image_to_tensor(picture).to(self.device)
+        return luminance(image) if shape[1] == 1 else image
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The tensors of one scale: what the objective sees, and how to show its image as RGB."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    style_masks: list[torch.Tensor] | None
+    content_mask: torch.Tensor | None
+    chroma: torch.Tensor | None  # the content in RGB, for luminance-only transfer
+
+    def render(self, image: torch.Tensor) -> torch.Tensor:
+        return recombine(image, self.chroma) if self.chroma is not None else image
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The run's images as loaded (content at the output size), before any scale is made."""
+
+    content: Image.Image
+    styles: list[Image.Image]
+    style_masks: list[Image.Image] | None
+    content_mask: Image.Image | None
+
+    @classmethod
+    def load(
+        cls,
+        content: ImageLike,
+        styles: ImageLike | Sequence[ImageLike],
+        config: Config,
+        style_masks: Sequence[ImageLike] | None,
+        content_mask: ImageLike | None,
+    ) -> _Inputs:
         style_list = _as_style_list(styles)
         if config.style_weights is not None and len(config.style_weights) != len(style_list):
             raise ConfigError(
                 f"--style-weights: {len(config.style_weights)} weights for {len(style_list)} style images"
             )
-        content_image = resize_long_side(as_image(content, "content image"), config.size)
-        style_size = max(1, round(config.size * config.style_scale))
-        style_images = [
-            resize_long_side(as_image(style, f"style image {i}" if len(style_list) > 1 else "style image"), style_size)
-            for i, style in enumerate(style_list, start=1)
-        ]
-        net = self.network(config.layers, config.pooling)
-        net.check_size(content_image.height, content_image.width, "content image (after resizing)")
-        for style in style_images:
-            net.check_size(style.height, style.width, "style image (after resizing)")
-        seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
-        set_seed(seed)
-        content_tensor = image_to_tensor(content_image).to(self.device)
-        objective = Objective(
-            net,
-            content_tensor,
-            [image_to_tensor(style).to(self.device) for style in style_images],
-            content_layers=config.content_layers,
-            style_layers=config.style_layers,
-            content_weight=config.content_weight,
-            style_weight=config.style_weight,
-            tv_weight=config.tv_weight,
-            style_blend=config.style_weights,
+        if style_masks is not None and len(style_masks) != len(style_list):
+            raise ConfigError(f"--style-masks: {len(style_masks)} masks for {len(style_list)} style images")
+        several = len(style_list) > 1
+        return cls(
+            resize_long_side(as_image(content, "content image"), config.size),
+            [as_image(s, f"style image {i}" if several else "style image") for i, s in enumerate(style_list, 1)],
+            None
+            if style_masks is None
+            else [as_mask(m, f"style mask {i}" if several else "style mask") for i, m in enumerate(style_masks, 1)],
+            None if content_mask is None else as_mask(content_mask, "content mask"),
         )
-        init = self._initial_image(config.init, content_tensor)
-        image = optimize(
-            objective,
-            init,
-            iterations=config.iterations,
-            optimizer=config.optimizer,
-            learning_rate=config.lr,
-            callback=progress,
-        )
-        return Result(tensor_to_image(image), config, seed, str(self.device))
 
-    def _initial_image(self, init: str, content: torch.Tensor) -> torch.Tensor:
-        """``content``; ``noise``: mid grey plus N(0, 0.05^2) noise; or an image file
-        resized to the content's size."""
-        if init == "content":
-            return content
-        if init == "noise":
-            return (0.5 + 0.05 * torch.randn(content.shape)).to(self.device)
-        picture = as_image(init, "--init image").resize((content.shape[3], content.shape[2]), Image.Resampling.LANCZOS)
-        return image_to_tensor(picture).to(self.device)
+    def style_long_side(self, config: Config, long_side: int) -> int:
+        """The style images' long side at a scale whose long side is ``long_side``."""
+        full = config.style_size if config.style_size is not None else config.size * config.style_scale
+        return max(1, round(full * long_side / max(self.content.size)))
+
+    def plan(self, config: Config, net: VGG19Features) -> list[Stage]:
+        """The scales of the run, with every size checked against the network before any work."""
+        width, height = self.content.size
+        net.check_size(height, width, "content image (after resizing)")
+        stages = plan_stages(
+            height,
+            width,
+            iterations=config.iterations,
+            min_size=config.min_size,
+            factor=config.scale_factor if config.pyramid else 1.0,
+            share=config.coarse_share,
+            min_side=net.min_side,
+        )
+        for stage in stages:
+            long_side = self.style_long_side(config, max(stage.height, stage.width))
+            for style in self.styles:
+                resized = _long_side_size(style, long_side)
+                what = "style image (after resizing)" if stage is stages[-1] else f"style image at {long_side} px"
+                net.check_size(resized[1], resized[0], what)
+        return stages
+
+    def at(self, stage: Stage, config: Config, device: torch.device) -> _Prepared:
+        """The tensors of one scale, on ``device``."""
+        content = image_to_tensor(_resized(self.content, stage.width, stage.height)).to(device)
+        long_side = self.style_long_side(config, max(stage.height, stage.width))
+        styles = [image_to_tensor(_resized(s, *_long_side_size(s, long_side))).to(device) for s in self.styles]
+        masks = None
+        if self.style_masks is not None:
+            masks = [_mask_tensor(m, stage).to(device) for m in self.style_masks]
+        content_mask = None if self.content_mask is None else _mask_tensor(self.content_mask, stage).to(device)
+        if config.preserve_color == "histogram":
+            styles = [match_color(style, content) for style in styles]
+        if config.preserve_color == "luminance":
+            luma = luminance(content)
+            styles = [match_luminance(luminance(style), luma) for style in styles]
+            return _Prepared(luma, styles, masks, content_mask, chroma=content)
+        return _Prepared(content, styles, masks, content_mask, chroma=None)
+
+
+def _long_side_size(image: Image.Image, long_side: int) -> tuple[int, int]:
+    width, height = image.size
+    if width >= height:
+        return long_side, max(1, round(height * long_side / width))
+    return max(1, round(width * long_side / height)), long_side
+
+
+def _resized(image: Image.Image, width: int, height: int) -> Image.Image:
+    return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _mask_tensor(mask: Image.Image, stage: Stage) -> torch.Tensor:
+    """A greyscale mask stretched to the scale's size, as (1, 1, H, W) weights in [0, 1]."""
+    grey = mask.resize((stage.width, stage.height), Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
+
+
+def as_mask(mask: ImageLike, what: str) -> Image.Image:
+    """A mask as an 8-bit greyscale image (colour masks by their luminance)."""
+    return as_image(mask, what).convert("L")
 
 
 def stylize(
@@ -182,12 +310,18 @@ def stylize(
     styles: ImageLike | Sequence[ImageLike],
     *,
     progress: ProgressCallback | None = None,
+    style_masks: Sequence[ImageLike] | None = None,
+    content_mask: ImageLike | None = None,
     **options: Any,
 ) -> Image.Image:
-    """Repaint ``content`` in the style of ``styles`` (one image or a list); see :class:`Config`.
+    """Repaint ``content`` in the style of ``styles`` (one image or a list); see :class:`Config`
+    and, for the masks, :meth:`Stylizer.stylize`.
 
     Loads the network for this call only; use :class:`Stylizer` for many calls.
     """
     config = make_config(**options)
     stylizer = Stylizer(weights=config.weights, device=config.device)
-    return stylizer.run(content, styles, config, progress=progress).image
+    result = stylizer.run(
+        content, styles, config, progress=progress, style_masks=style_masks, content_mask=content_mask
+    )
+    return result.image

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also save the image every N iterations, beside the output",
     )
+    parser.add_argument(
+        "--style-masks",
+        nargs="+",
+        metavar="MASK",
+        help="one greyscale mask per style image: where it is white, that style applies",
+    )
+    parser.add_argument("--content-mask", metavar="MASK", help="greyscale mask: where it is white, content is kept")
     parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
     group = parser.add_argument_group("style transfer options")
     for field in fields(Config):
@@ -63,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
             default = format_layers(cast(LayerWeights, default))
         text = meta["help"] if "default" in meta["help"] else f"{meta['help']} (default: {default})"
         kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": text}
-        if meta["choices"]:
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["help"] = f"{meta['help']} (default: {'on' if default else 'off'})"
+        elif meta["choices"]:
             kwargs["choices"] = meta["choices"]
         else:
             kwargs["metavar"] = meta["metavar"]
@@ -82,7 +92,12 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     def describe(path: str) -> dict[str, str]:
         return {"file": Path(path).name, "sha256": _sha256(path)}
 
-    return {"content": describe(args.content), "styles": [describe(p) for p in args.styles]}
+    inputs: dict[str, Any] = {"content": describe(args.content), "styles": [describe(p) for p in args.styles]}
+    if args.style_masks:
+        inputs["style_masks"] = [describe(p) for p in args.style_masks]
+    if args.content_mask:
+        inputs["content_mask"] = describe(args.content_mask)
+    return inputs
 
 
 class _ProgressConsumer:
@@ -97,8 +112,9 @@ class _ProgressConsumer:
     def __call__(self, progress: Progress) -> None:
         self.latest = progress
         losses = progress.losses
+        scale = f"scale {progress.scale}/{progress.scales} " if progress.scales > 1 else ""
         self.bar.set_postfix_str(
-            f"content {losses['content']:.3g} style {losses['style']:.3g} tv {losses['tv']:.3g}", refresh=False
+            f"{scale}content {losses['content']:.3g} style {losses['style']:.3g} tv {losses['tv']:.3g}", refresh=False
         )
         self.bar.update(1)
         if self.save_every and progress.step % self.save_every == 0 and progress.step < progress.iterations:
@@ -128,12 +144,18 @@ def _run(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     content = read_image(args.content)
     styles = [read_image(path) for path in args.styles]
+    if args.style_masks and len(args.style_masks) != len(args.styles):
+        raise ConfigError(f"--style-masks: {len(args.style_masks)} masks for {len(args.styles)} style images")
+    style_masks = [read_image(path) for path in args.style_masks] if args.style_masks else None
+    content_mask = read_image(args.content_mask) if args.content_mask else None
     inputs = _inputs(args)
     stylizer = Stylizer(weights=config.weights, device=config.device)
     consumer = _ProgressConsumer(args, config.iterations)
     started = time.perf_counter()
     try:
-        result = stylizer.run(content, styles, config, progress=consumer)
+        result = stylizer.run(
+            content, styles, config, progress=consumer, style_masks=style_masks, content_mask=content_mask
+        )
     except KeyboardInterrupt:
         consumer.close()
         return _interrupted(args, consumer.latest, config, inputs, str(stylizer.device))

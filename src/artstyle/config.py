@@ -14,8 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from artstyle.color import COLOR_MODES
 from artstyle.errors import ConfigError
 from artstyle.features.vgg import check_layer_names
+from artstyle.losses import STYLE_LOSSES
 
 LayerWeights = tuple[tuple[str, float], ...]
 
@@ -87,6 +89,26 @@ def _integer(value: object, what: str, minimum: int) -> int:
     return value
 
 
+def _blend_weights(value: object) -> tuple[float, ...]:
+    weights: Any = value
+    if isinstance(weights, str):
+        weights = weights.replace(",", " ").split()
+    elif isinstance(weights, (int, float)):
+        weights = (weights,)
+    blend = tuple(_number(w, "--style-weights") for w in weights)
+    if not blend or sum(blend) <= 0:
+        raise ConfigError("--style-weights: at least one weight must be positive")
+    return blend
+
+
+def _boolean(value: object, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    raise ConfigError(f"{what}: expected true or false, got {value!r}")
+
+
 def _choice(value: object, what: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
@@ -99,6 +121,9 @@ class Config:
 
     size: int = _option(512, "long side of the output in pixels", "PX")
     style_scale: float = _option(1.0, "style images are resized to SIZE * STYLE_SCALE on their long side", "X")
+    style_size: int | None = _option(
+        None, "long side of the style images in pixels at the output size (default: SIZE * STYLE_SCALE)", "PX"
+    )
     style_weights: tuple[float, ...] | None = _option(
         None, "blend weights of the style images, one each (default: equal)", "W"
     )
@@ -111,7 +136,15 @@ class Config:
         "style layers, as NAME[:WEIGHT],...",
         "LAYERS",
     )
-    iterations: int = _option(200, "optimizer iterations", "N")
+    iterations: int = _option(200, "optimizer iterations in all, over all scales", "N")
+    pyramid: bool = _option(True, "optimise coarse to fine, from MIN_SIZE up to SIZE")
+    min_size: int = _option(128, "long side of the coarsest scale in pixels", "PX")
+    scale_factor: float = _option(2.0, "ratio of the sizes of neighbouring scales (more than 1)", "X")
+    coarse_share: float = _option(2.0, "each scale gets COARSE_SHARE times the iterations of the next finer one", "X")
+    style_loss: str = _option("gram", "style loss: Gram matrices, or feature mean and covariance", choices=STYLE_LOSSES)
+    preserve_color: str = _option(
+        "none", "keep the content's colours: luminance-only transfer, or style colours matched", choices=COLOR_MODES
+    )
     optimizer: str = _option("lbfgs", "optimizer", choices=OPTIMIZERS)
     learning_rate: float | None = _option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", "LR")
     init: str = _option("content", "start from the content image, 'noise', or an image FILE", "content|noise|FILE")
@@ -126,21 +159,16 @@ class Config:
         set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
         set_(self, "size", _integer(self.size, "--size", 1))
         set_(self, "style_scale", _number(self.style_scale, "--style-scale", strict=True))
+        if self.style_size is not None:
+            set_(self, "style_size", _integer(self.style_size, "--style-size", 1))
         if self.style_weights is not None:
-            weights: Any = self.style_weights
-            if isinstance(weights, str):
-                weights = weights.replace(",", " ").split()
-            elif isinstance(weights, (int, float)):
-                weights = (weights,)
-            blend = tuple(_number(w, "--style-weights") for w in weights)
-            if not blend or sum(blend) <= 0:
-                raise ConfigError("--style-weights: at least one weight must be positive")
-            set_(self, "style_weights", blend)
+            set_(self, "style_weights", _blend_weights(self.style_weights))
         for name in ("content_weight", "style_weight", "tv_weight"):
             set_(self, name, _number(getattr(self, name), flag(name)))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
         set_(self, "iterations", _integer(self.iterations, "--iterations", 1))
+        self._check_perceptual_options()
         set_(self, "optimizer", _choice(self.optimizer, "--optimizer", OPTIMIZERS))
         if self.learning_rate is not None:
             set_(self, "learning_rate", _number(self.learning_rate, "--learning-rate", strict=True))
@@ -152,6 +180,15 @@ class Config:
         set_(self, "device", _choice(self.device, "--device", DEVICES))
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
+
+    def _check_perceptual_options(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "pyramid", _boolean(self.pyramid, "--pyramid"))
+        set_(self, "min_size", _integer(self.min_size, "--min-size", 1))
+        set_(self, "scale_factor", _number(self.scale_factor, "--scale-factor", minimum=1.0, strict=True))
+        set_(self, "coarse_share", _number(self.coarse_share, "--coarse-share", strict=True))
+        set_(self, "style_loss", _choice(self.style_loss, "--style-loss", STYLE_LOSSES))
+        set_(self, "preserve_color", _choice(self.preserve_color, "--preserve-color", COLOR_MODES))
 
     @property
     def lr(self) -> float:

@@ -14,6 +14,16 @@ Normalisation (the classic implementations disagree, so ours is stated here):
 * total variation: mean of the squared differences between horizontally and
   vertically neighbouring pixels of the RGB image in [0, 1] (the L2, or "squared",
   stencil), i.e. ``mean(dx^2) + mean(dy^2)``.
+* mean and covariance (``meancov``): the squared 2-Wasserstein distance between
+  Gaussians fitted to the feature vectors of the two images,
+  ``|m - m_t|^2 + tr(S) + tr(S_t) - 2 tr((S_t^(1/2) S S_t^(1/2))^(1/2))``, divided by
+  C so it is a per-channel figure; S is the covariance over positions.
+
+Masks (Gatys et al. 2017, guided Gram matrices): a mask (N|1, 1, H, W) of weights in
+[0, 1] at the features' resolution weights every position. The masked Gram matrix is
+``(F m)(F m)^T / (C * sum(m^2))`` and the masked mean and covariance use the weights
+``m / sum(m)``, so a mask of ones gives the unmasked figures. A masked content loss is
+``mean(m * (F - P)^2)``: black areas do not count, white ones count as without a mask.
 
 The modules hold their precomputed target as a buffer and are created once per
 target, so a run never recomputes the content or style targets.
@@ -21,9 +31,15 @@ target, so a run never recomputes the content or style targets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from artstyle.linalg import sqrtm, trace_sqrtm
+
+STYLE_LOSSES = ("gram", "meancov")
 
 
 def _check_features(features: torch.Tensor, name: str) -> None:
@@ -31,24 +47,56 @@ def _check_features(features: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name}: expected features of shape (N, C, H, W), got {tuple(features.shape)}")
 
 
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) features -> (N, C, C) Gram matrices, divided by C*H*W."""
+def _check_mask(mask: torch.Tensor, features: torch.Tensor, name: str) -> None:
+    if (
+        mask.dim() != 4
+        or mask.shape[1] != 1
+        or mask.shape[0] not in (1, features.shape[0])
+        or mask.shape[2:] != features.shape[2:]
+    ):
+        raise ValueError(
+            f"{name}: expected a mask of shape (1, 1, {features.shape[2]}, {features.shape[3]}), "
+            f"got {tuple(mask.shape)}"
+        )
+
+
+def resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A (N, 1, H, W) mask brought to (height, width) by area averaging (bilinear when growing)."""
+    if mask.shape[2:] == (height, width):
+        return mask
+    if mask.shape[2] >= height and mask.shape[3] >= width:
+        return F.adaptive_avg_pool2d(mask, (height, width))
+    return F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, C, H, W) features -> (N, C, C) Gram matrices, divided by C*H*W (or by C*sum(m^2))."""
     _check_features(features, "gram_matrix")
     n, c, h, w = features.shape
+    if mask is not None:
+        _check_mask(mask, features, "gram_matrix")
+        features = features * mask
+        count = mask.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-8).expand(n).reshape(n, 1, 1)
+    else:
+        count = torch.full((n, 1, 1), float(h * w), dtype=features.dtype, device=features.device)
     flat = features.reshape(n, c, h * w)  # (N, C, HW)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * count)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between (N, C, H, W) features and their target (same shape)."""
+def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error between (N, C, H, W) features and their target (same shape),
+    each position weighted by ``mask`` when given."""
     if features.shape != target.shape:
         raise ValueError(f"content_loss: expected target of shape {tuple(features.shape)}, got {tuple(target.shape)}")
-    return F.mse_loss(features, target)
+    if mask is None:
+        return F.mse_loss(features, target)
+    _check_mask(mask, features, "content_loss")
+    return (mask * (features - target).pow(2)).mean()
 
 
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between the Gram matrix of (N, C, H, W) features and a (N|1, C, C) target."""
-    gram = gram_matrix(features)
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error between the (masked) Gram matrix of (N, C, H, W) features and a (N|1, C, C) target."""
+    gram = gram_matrix(features, mask)
     if (
         target_gram.dim() != 3
         or target_gram.shape[0] not in (1, gram.shape[0])
@@ -58,6 +106,78 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
             f"style_loss: expected a target Gram of shape {tuple(gram.shape)}, got {tuple(target_gram.shape)}"
         )
     return F.mse_loss(gram, target_gram.expand_as(gram))
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """First and second moments of feature vectors over positions: ``mean`` (N, C) and
+    ``second_moment`` (N, C, C) = E[f f^T]. Both blend linearly, so the statistics of a
+    blend of styles are the weighted sums of theirs (those of the mixture)."""
+
+    mean: torch.Tensor
+    second_moment: torch.Tensor
+
+    @property
+    def gram(self) -> torch.Tensor:
+        """The Gram matrix of :func:`gram_matrix`: E[f f^T] / C."""
+        return self.second_moment / self.second_moment.shape[-1]
+
+    @property
+    def covariance(self) -> torch.Tensor:
+        return self.second_moment - self.mean.unsqueeze(-1) * self.mean.unsqueeze(-2)
+
+    def scaled(self, weight: float) -> FeatureStats:
+        return FeatureStats(self.mean * weight, self.second_moment * weight)
+
+    def __add__(self, other: FeatureStats) -> FeatureStats:
+        return FeatureStats(self.mean + other.mean, self.second_moment + other.second_moment)
+
+
+def feature_stats(features: torch.Tensor, mask: torch.Tensor | None = None) -> FeatureStats:
+    """The (mask-weighted) mean and second moment of (N, C, H, W) features over positions."""
+    _check_features(features, "feature_stats")
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    if mask is None:
+        weights = flat.new_full((1, 1, h * w), 1.0 / (h * w))
+    else:
+        _check_mask(mask, features, "feature_stats")
+        m = mask.reshape(mask.shape[0], 1, h * w)
+        weights = m / m.sum(dim=2, keepdim=True).clamp_min(1e-8)
+    mean = (flat * weights).sum(dim=2)
+    second = torch.bmm(flat * weights, flat.transpose(1, 2))
+    return FeatureStats(mean, second)
+
+
+@dataclass(frozen=True)
+class MeanCovTarget:
+    """A style target for :func:`meancov_loss`: mean (N, C), covariance root (N, C, C), trace (N,)."""
+
+    mean: torch.Tensor
+    cov_sqrt: torch.Tensor
+    cov_trace: torch.Tensor
+
+    @classmethod
+    def from_stats(cls, stats: FeatureStats) -> MeanCovTarget:
+        cov = stats.covariance.detach()
+        return cls(stats.mean.detach(), sqrtm(cov), torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1))
+
+
+def meancov_loss(features: torch.Tensor, target: MeanCovTarget, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared 2-Wasserstein distance between Gaussian fits of the features and the target, / C.
+
+    Averaged over the batch. The matrix root is taken in float64 (:mod:`artstyle.linalg`).
+    """
+    stats = feature_stats(features, mask)
+    c = features.shape[1]
+    if target.cov_sqrt.shape[-1] != c:
+        raise ValueError(f"meancov_loss: expected a target with {c} channels, got {target.cov_sqrt.shape[-1]}")
+    cov = stats.covariance
+    mean_term = (stats.mean - target.mean).pow(2).sum(dim=1)
+    cross = target.cov_sqrt @ cov @ target.cov_sqrt
+    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    cov_term = trace + target.cov_trace - 2 * trace_sqrtm(cross)
+    return ((mean_term + cov_term.clamp_min(0)) / c).mean()
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
@@ -70,34 +190,61 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
 
 
 class ContentLoss(nn.Module):
-    """:func:`content_loss` against a fixed target, stored as a buffer."""
+    """:func:`content_loss` against a fixed target (and optional mask), stored as buffers."""
 
     target: torch.Tensor
+    mask: torch.Tensor | None
 
-    def __init__(self, target: torch.Tensor) -> None:
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("target", target.detach().clone())
+        self.register_buffer("mask", None if mask is None else mask.detach().clone())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return content_loss(features, self.target)
+        return content_loss(features, self.target, self.mask)
 
 
 class StyleLoss(nn.Module):
-    """:func:`style_loss` against a fixed target Gram matrix, stored as a buffer."""
+    """A style loss against fixed target statistics, with an optional mask (buffers).
+
+    ``kind`` is ``"gram"`` (:func:`style_loss`; the target may be given as a Gram matrix)
+    or ``"meancov"`` (:func:`meancov_loss`; the target root is computed once, here).
+    """
 
     target: torch.Tensor
+    cov_sqrt: torch.Tensor
+    cov_trace: torch.Tensor
+    mask: torch.Tensor | None
 
-    def __init__(self, target_gram: torch.Tensor) -> None:
+    def __init__(
+        self, target: torch.Tensor | FeatureStats, mask: torch.Tensor | None = None, kind: str = "gram"
+    ) -> None:
         super().__init__()
-        self.register_buffer("target", target_gram.detach().clone())
+        if kind not in STYLE_LOSSES:
+            raise ValueError(f"unknown style loss {kind!r}; expected one of {', '.join(STYLE_LOSSES)}")
+        self.kind = kind
+        self.register_buffer("mask", None if mask is None else mask.detach().clone())
+        if kind == "gram":
+            gram = target.gram if isinstance(target, FeatureStats) else target
+            self.register_buffer("target", gram.detach().clone())
+        else:
+            if not isinstance(target, FeatureStats):
+                raise ValueError("the meancov style loss needs FeatureStats as its target")
+            mc = MeanCovTarget.from_stats(target)
+            self.register_buffer("target", mc.mean.clone())
+            self.register_buffer("cov_sqrt", mc.cov_sqrt.clone())
+            self.register_buffer("cov_trace", mc.cov_trace.clone())
 
     @classmethod
-    def from_features(cls, features: torch.Tensor) -> StyleLoss:
+    def from_features(cls, features: torch.Tensor, kind: str = "gram") -> StyleLoss:
         with torch.no_grad():
-            return cls(gram_matrix(features))
+            return cls(feature_stats(features), kind=kind)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return style_loss(features, self.target)
+        if self.kind == "gram":
+            return style_loss(features, self.target, self.mask)
+        target = MeanCovTarget(self.target, self.cov_sqrt, self.cov_trace)
+        return meancov_loss(features, target, self.mask)
 
 
 class TVLoss(nn.Module):

@@ -23,7 +23,7 @@ from PIL import Image
 from artstyle import api, cli
 from artstyle.api import Stylizer, stylize
 from artstyle.config import Config, flag
-from artstyle.engine import Progress, optimize
+from artstyle.engine import Progress, optimize_stages
 from artstyle.errors import ConfigError, ImageTooSmallError
 from artstyle.imageio import read_metadata, tensor_to_image
 
@@ -462,7 +462,7 @@ def test_an_error_during_the_run_is_one_line_even_with_the_progress_bar(
 
 
 def interrupt_at(step: int, seen: list[Progress]) -> Callable[..., torch.Tensor]:
-    """An ``optimize`` whose run is interrupted (as by Ctrl-C) right after ``step``."""
+    """An ``optimize_stages`` whose run is interrupted (as by Ctrl-C) right after ``step``."""
 
     def interrupted_optimize(*args: Any, callback: Any = None, **kwargs: Any) -> torch.Tensor:
         def relay(progress: Progress) -> None:
@@ -474,7 +474,7 @@ def interrupt_at(step: int, seen: list[Progress]) -> Callable[..., torch.Tensor]
 
         if step == 0:
             raise KeyboardInterrupt
-        return optimize(*args, callback=relay, **kwargs)
+        return optimize_stages(*args, callback=relay, **kwargs)
 
     return interrupted_optimize
 
@@ -487,7 +487,7 @@ def test_ctrl_c_writes_the_current_image_and_exits_130(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[Progress] = []
-    monkeypatch.setattr(api, "optimize", interrupt_at(2, seen))
+    monkeypatch.setattr(api, "optimize_stages", interrupt_at(2, seen))
     output = tmp_path / "out.png"
     argv = [*base_args(files, output, "--seed", "11"), *FAST_FLAGS]
     argv[argv.index("--iterations") + 1] = "5"
@@ -510,7 +510,7 @@ def test_ctrl_c_before_the_first_step_writes_nothing(
     capsys: CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(api, "optimize", interrupt_at(0, []))
+    monkeypatch.setattr(api, "optimize_stages", interrupt_at(0, []))
     output = tmp_path / "out.png"
     random_rgb(20, 10, seed=8).save(output)
     original = output.read_bytes()

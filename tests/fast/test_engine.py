@@ -124,9 +124,9 @@ def test_style_blend_weights_are_normalised(shallow_vgg: VGG19Features, tiny_ten
     only_a = make_objective(shallow_vgg, content, [a, b], style_blend=[2.0, 0.0])
     for name, _ in STYLE_LAYERS:
         ga, gb = gram_matrix(fa[name]), gram_matrix(fb[name])
-        torch.testing.assert_close(weighted.style_losses[name].target, 0.75 * ga + 0.25 * gb)
-        torch.testing.assert_close(equal.style_losses[name].target, 0.5 * ga + 0.5 * gb)
-        torch.testing.assert_close(only_a.style_losses[name].target, ga)
+        torch.testing.assert_close(weighted.style_losses[name][0].target, 0.75 * ga + 0.25 * gb)
+        torch.testing.assert_close(equal.style_losses[name][0].target, 0.5 * ga + 0.5 * gb)
+        torch.testing.assert_close(only_a.style_losses[name][0].target, ga)
 
 
 def test_the_targets_are_fixed_when_the_objective_is_built(shallow_vgg: VGG19Features, tiny_tensors: Pair) -> None:

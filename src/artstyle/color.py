@@ -1,0 +1,100 @@
+"""Colour control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer").
+
+Two ways to keep the photo's colours, both on (1, 3, H, W) RGB tensors in [0, 1]:
+
+* ``luminance``: transfer style in the luminance channel only. The style's luminance is
+  matched to the content's mean and standard deviation (:func:`match_luminance`), the
+  optimisation runs on a one-channel image, and the result's luminance is recombined
+  with the content's chroma (:func:`recombine`) in YIQ, the colour space the paper uses.
+* ``histogram``: before stylizing, map the style image's colours linearly so their mean
+  and covariance equal the content's (:func:`match_color`); the map is
+  ``C_c^(1/2) C_s^(-1/2)``, computed in float64 with the style's covariance eigenvalues floored at 1e-4 of
+  the largest, so grey or single-colour style images (singular covariances) work.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from artstyle.linalg import inverse_sqrtm, sqrtm
+
+#: RGB -> YIQ (NTSC 1953). Y is the luminance, I and Q the chroma.
+_RGB_TO_YIQ = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [0.595716, -0.274453, -0.321263],
+        [0.211456, -0.522591, 0.311135],
+    ],
+    dtype=torch.float64,
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+COLOR_MODES = ("none", "luminance", "histogram")
+
+
+def _check_rgb(image: torch.Tensor, name: str) -> None:
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"{name}: expected an (N, 3, H, W) RGB image, got shape {tuple(image.shape)}")
+
+
+def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", matrix.to(image.dtype).to(image.device), image)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> (N, 3, H, W) YIQ."""
+    _check_rgb(image, "rgb_to_yiq")
+    return _apply(_RGB_TO_YIQ, image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) YIQ -> (N, 3, H, W) RGB (not clamped)."""
+    _check_rgb(image, "yiq_to_rgb")
+    return _apply(_YIQ_TO_RGB, image)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The Y channel of an RGB image, (N, 1, H, W)."""
+    return rgb_to_yiq(image)[:, :1]
+
+
+def match_luminance(style_luma: torch.Tensor, content_luma: torch.Tensor) -> torch.Tensor:
+    """``style_luma`` shifted and scaled to the mean and standard deviation of ``content_luma``.
+
+    A flat style luminance (zero deviation) is only shifted. The result is clamped to [0, 1].
+    """
+    s_mean, s_std = style_luma.mean(), style_luma.std(unbiased=False)
+    c_mean, c_std = content_luma.mean(), content_luma.std(unbiased=False)
+    scale = c_std / s_std if float(s_std) > 1e-8 else torch.ones_like(s_std)
+    return ((style_luma - s_mean) * scale + c_mean).clamp(0, 1)
+
+
+def recombine(luma: torch.Tensor, chroma_source: torch.Tensor) -> torch.Tensor:
+    """RGB from the luminance ``luma`` (N, 1, H, W) and the I and Q channels of the RGB image
+    ``chroma_source`` (same H and W); clamped to [0, 1]."""
+    yiq = rgb_to_yiq(chroma_source)
+    return yiq_to_rgb(torch.cat([luma, yiq[:, 1:]], dim=1)).clamp(0, 1)
+
+
+def color_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (3,) and covariance (3, 3) of the pixel colours of a (1, 3, H, W) image, in float64."""
+    _check_rgb(image, "color_stats")
+    pixels = image[0].reshape(3, -1).to(torch.float64)
+    mean = pixels.mean(dim=1)
+    centred = pixels - mean[:, None]
+    return mean, centred @ centred.T / pixels.shape[1]
+
+
+def match_color(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style image with its colours mapped to the content's mean and covariance.
+
+    ``x -> C_c^(1/2) C_s^(-1/2) (x - m_s) + m_c`` for every pixel ``x`` (Gatys et al. 2017,
+    colour histogram matching); clamped to [0, 1], which can only move the statistics
+    where the mapped colours leave the valid range.
+    """
+    s_mean, s_cov = color_stats(style)
+    c_mean, c_cov = color_stats(content)
+    transform = sqrtm(c_cov) @ inverse_sqrtm(s_cov, eps=1e-4)
+    pixels = style[0].reshape(3, -1).to(torch.float64)
+    mapped = transform @ (pixels - s_mean[:, None]) + c_mean[:, None]
+    return mapped.reshape(style.shape).to(style.dtype).clamp(0, 1)
