@@ -61,11 +61,11 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
 def match_luminance(style_luma: torch.Tensor, content_luma: torch.Tensor) -> torch.Tensor:
     """``style_luma`` shifted and scaled to the mean and standard deviation of ``content_luma``.
 
-    A flat style luminance (zero deviation) is only shifted. The result is clamped to [0, 1].
+    A flat style luminance (no deviation) becomes flat at the content's mean. The result is clamped to [0, 1].
     """
     s_mean, s_std = style_luma.mean(), style_luma.std(unbiased=False)
     c_mean, c_std = content_luma.mean(), content_luma.std(unbiased=False)
-    scale = c_std / s_std if float(s_std) > 1e-8 else torch.ones_like(s_std)
+    scale = c_std / s_std if float(s_std) > 1e-6 else torch.zeros_like(s_std)
     return ((style_luma - s_mean) * scale + c_mean).clamp(0, 1)
 
 

@@ -2,7 +2,7 @@
 
 Used by the mean-and-covariance style loss (:mod:`artstyle.losses`) and by colour
 histogram matching (:mod:`artstyle.color`). Both work in float64 through an
-eigendecomposition ``A = V diag(s) V^T``: eigenvalues below ``eps * max(s)`` (and all
+eigendecomposition ``A = V diag(s) V^T``: eigenvalues below ``eps * max(s)`` or 1e-12 (and all
 negative ones, which are round-off in a covariance) are clamped to that floor, so the
 roots and their gradients stay finite for singular and near-singular matrices.
 """
@@ -15,6 +15,8 @@ import torch
 
 #: Relative floor of the eigenvalues (see the module docstring).
 EIGEN_FLOOR = 1e-10
+#: Absolute floor, so that the zero matrix has finite inverse roots (1e6) in float32 too.
+ABSOLUTE_FLOOR = 1e-12
 
 
 def _symmetric_eigh(matrix: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +27,7 @@ def _symmetric_eigh(matrix: torch.Tensor, eps: float) -> tuple[torch.Tensor, tor
     a = (a + a.transpose(-1, -2)) / 2
     values, vectors = torch.linalg.eigh(a)
     top = values.amax(dim=-1, keepdim=True).clamp_min(0)
-    floor = (top * eps).clamp_min(torch.finfo(torch.float64).tiny)
+    floor = (top * eps).clamp_min(ABSOLUTE_FLOOR)
     return torch.maximum(values, floor), vectors
 
 

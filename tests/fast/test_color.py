@@ -1,0 +1,78 @@
+"""Colour control (artstyle.color): YIQ, luminance matching and recombination, histogram matching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from artstyle.color import (
+    color_stats,
+    luminance,
+    match_color,
+    match_luminance,
+    recombine,
+    rgb_to_yiq,
+    yiq_to_rgb,
+)
+
+
+def image(seed: int, mean: tuple[float, float, float] = (0.5, 0.5, 0.5), spread: float = 0.1) -> torch.Tensor:
+    """A (1, 3, 16, 12) image with correlated channels, well inside [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.randn(1, 1, 16, 12, generator=generator)
+    own = torch.randn(1, 3, 16, 12, generator=generator)
+    return (torch.tensor(mean).reshape(1, 3, 1, 1) + spread * (0.7 * base + 0.5 * own)).clamp(0, 1)
+
+
+def test_yiq_round_trip_and_grey_has_no_chroma() -> None:
+    x = image(1)
+    torch.testing.assert_close(yiq_to_rgb(rgb_to_yiq(x)), x, atol=1e-5, rtol=1e-5)
+    grey = torch.full((1, 3, 4, 4), 0.3)
+    yiq = rgb_to_yiq(grey)
+    torch.testing.assert_close(yiq[:, 0], torch.full((1, 4, 4), 0.3))
+    torch.testing.assert_close(yiq[:, 1:], torch.zeros(1, 2, 4, 4), atol=1e-6, rtol=0)
+    assert luminance(x).shape == (1, 1, 16, 12)
+
+
+def test_rgb_is_required() -> None:
+    with pytest.raises(ValueError, match="RGB"):
+        rgb_to_yiq(torch.zeros(1, 1, 4, 4))
+
+
+def test_recombined_image_has_the_chroma_of_the_content() -> None:
+    content = image(2, mean=(0.6, 0.4, 0.3))
+    # A stylized luminance near the content's, as a run produces (far off, clamping would bite).
+    stylized_luma = luminance(content) + 0.05 * (luminance(image(3)) - 0.5)
+    out = recombine(stylized_luma, content)
+    torch.testing.assert_close(rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(luminance(out), stylized_luma, atol=1e-5, rtol=1e-5)
+
+
+def test_style_luminance_takes_the_content_mean_and_spread() -> None:
+    style, content = luminance(image(4, mean=(0.2, 0.2, 0.2), spread=0.05)), luminance(image(5, spread=0.1))
+    matched = match_luminance(style, content)
+    assert float(matched.mean()) == pytest.approx(float(content.mean()), abs=1e-5)
+    assert float(matched.std(unbiased=False)) == pytest.approx(float(content.std(unbiased=False)), rel=1e-4)
+    flat = match_luminance(torch.full((1, 1, 4, 4), 0.9), content)
+    torch.testing.assert_close(flat, torch.full((1, 1, 4, 4), float(content.mean())))
+
+
+def test_matched_style_colours_have_the_content_mean_and_covariance() -> None:
+    content = image(6, mean=(0.55, 0.45, 0.4), spread=0.08)
+    style = image(7, mean=(0.4, 0.5, 0.6), spread=0.12)
+    matched = match_color(style, content)
+    m_mean, m_cov = color_stats(matched)
+    c_mean, c_cov = color_stats(content)
+    torch.testing.assert_close(m_mean, c_mean, atol=1e-6, rtol=0)
+    torch.testing.assert_close(m_cov, c_cov, atol=1e-6, rtol=1e-4)
+    assert matched.shape == style.shape and matched.dtype == style.dtype
+
+
+def test_a_grey_or_flat_style_image_is_handled() -> None:
+    content = image(8, mean=(0.6, 0.3, 0.2))
+    grey = luminance(image(9)).expand(-1, 3, -1, -1).contiguous()
+    for style in (grey, torch.full((1, 3, 8, 8), 0.5)):
+        matched = match_color(style, content)
+        assert torch.isfinite(matched).all()
+        assert matched.min() >= 0 and matched.max() <= 1
+        torch.testing.assert_close(color_stats(matched)[0], color_stats(content)[0], atol=2e-3, rtol=0)
