@@ -1,17 +1,23 @@
 """Regenerate the README's pictures under docs/ (small JPEGs).
 
-    python docs/make_figures.py            # docs/demo.jpg: content | style | result
-    python benchmarks/quality.py --sheet docs/quality.jpg   # the quality contact sheet
+    python docs/make_figures.py [demo color masks pyramid]   # default: all four
+    python benchmarks/quality.py --sheet docs/quality.jpg     # the quality contact sheet
 
-The demo figure is made with the same settings as ``make demo``.
+* demo.jpg: content | style | result, with the same settings as ``make demo``;
+* color.jpg: colour preservation: none, luminance, histogram;
+* masks.jpg: two styles, one per half of the picture, with feathered masks;
+* pyramid.jpg: 1024 px, single scale against coarse to fine at the same number of
+  iterations, with a full-resolution crop of each (the slow one: about half an hour).
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from artstyle import stylize
 from artstyle.imageio import read_image, resize_long_side
@@ -19,6 +25,8 @@ from artstyle.imageio import read_image, resize_long_side
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
+STYLES = ROOT / "examples" / "styles"
+DOCS = ROOT / "docs"
 DEMO_OPTIONS = {"size": 384, "seed": 1}  # as in the Makefile's demo target
 
 
@@ -38,15 +46,74 @@ def strip(images: list[Image.Image], titles: list[str], height: int = 220, gap: 
     return sheet
 
 
-def main() -> int:
+def save(figure: Image.Image, name: str) -> None:
+    out = DOCS / name
+    figure.save(out, quality=85, optimize=True)
+    print(f"wrote {out}", flush=True)
+
+
+def demo() -> None:
     content, style = read_image(CONTENT), read_image(STYLE)
     result = stylize(content, style, **DEMO_OPTIONS)
-    figure = strip([content, resize_long_side(style, 512), result], ["content", "style", "artstyle"])
-    out = ROOT / "docs" / "demo.jpg"
-    figure.save(out, quality=85, optimize=True)
-    print(f"wrote {out}")
+    save(strip([content, resize_long_side(style, 512), result], ["content", "style", "artstyle"]), "demo.jpg")
+
+
+def color() -> None:
+    content = read_image(ROOT / "examples" / "content" / "astronaut.png")
+    style = read_image(STYLES / "great_wave.jpg")
+    results = [
+        stylize(content, style, size=384, seed=1, preserve_color=mode) for mode in ("none", "luminance", "histogram")
+    ]
+    titles = ["content", "style", "--preserve-color none", "luminance", "histogram"]
+    save(strip([content, resize_long_side(style, 512), *results], titles, height=200), "color.jpg")
+
+
+def split_masks(width: int, height: int, feather: int = 12) -> tuple[Image.Image, Image.Image]:
+    """A left and a right mask with a soft vertical seam in the middle."""
+    left = Image.new("L", (width, height), 0)
+    left.paste(255, (0, 0, width // 2, height))
+    left = left.filter(ImageFilter.GaussianBlur(feather))
+    return left, Image.eval(left, lambda v: 255 - v)
+
+
+def masks() -> None:
+    content = resize_long_side(read_image(CONTENT), 384)
+    styles = [read_image(STYLES / "starry_night.jpg"), read_image(STYLES / "the_scream.jpg")]
+    left, right = split_masks(*content.size)
+    result = stylize(content, styles, style_masks=[left, right], size=384, seed=1)
+    titles = ["content", "left style", "right style", "masks (left)", "artstyle"]
+    images = [content, resize_long_side(styles[0], 512), resize_long_side(styles[1], 512), left, result]
+    save(strip(images, titles, height=200), "masks.jpg")
+
+
+def pyramid() -> None:
+    content = read_image(ROOT / "examples" / "content" / "rocket.jpg")
+    style = read_image(STYLES / "starry_night.jpg")
+    options = {"size": 1024, "seed": 1, "iterations": 100}
+    pictures, titles = [], []
+    for label, pyramid in (("single scale", False), ("coarse to fine", True)):
+        started = time.perf_counter()
+        picture = stylize(content, style, pyramid=pyramid, **options)
+        seconds = time.perf_counter() - started
+        print(f"{label}: {seconds:.0f} s", flush=True)
+        box = (picture.width // 2 - 200, picture.height // 2 - 150, picture.width // 2 + 200, picture.height // 2 + 150)
+        pictures += [picture, picture.crop(box)]
+        titles += [f"1024 px, {label}, 100 iterations ({seconds:.0f} s)", "detail at full size"]
+    save(strip(pictures, titles, height=240), "pyramid.jpg")
+
+
+FIGURES: dict[str, Callable[[], None]] = {"demo": demo, "color": color, "masks": masks, "pyramid": pyramid}
+
+
+def main(argv: list[str]) -> int:
+    unknown = [name for name in argv if name not in FIGURES]
+    if unknown:
+        print(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}", file=sys.stderr)
+        return 2
+    for name in argv or list(FIGURES):
+        FIGURES[name]()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
