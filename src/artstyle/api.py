@@ -14,8 +14,9 @@ import difflib
 import os
 import platform
 import secrets
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Union
 
 import numpy as np
@@ -24,10 +25,11 @@ from PIL import Image
 
 from artstyle import __version__
 from artstyle.config import Config
-from artstyle.device import resolve_device, set_seed
+from artstyle.device import resolve_device, set_deterministic, set_seed
 from artstyle.engine import Objective, ProgressCallback, optimize
-from artstyle.errors import ConfigError
+from artstyle.errors import ArtstyleWarning, ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
+from artstyle.features.vgg import min_image_side
 from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor_to_image
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
@@ -46,12 +48,17 @@ def make_config(**options: Any) -> Config:
 
 @dataclass(frozen=True)
 class Result:
-    """A finished run: the picture, the options and seed that made it, and where it ran."""
+    """A finished run: the picture, the options and seed that made it, and where it ran.
+
+    ``tensor`` is the picture before rounding to 8 bits: a (1, 3, H, W) float32 CPU
+    tensor in [0, 1] (what a 16-bit file is written from); None when not known.
+    """
 
     image: Image.Image
     config: Config
     seed: int
     device: str
+    tensor: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     def metadata(self, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything needed to reproduce the picture, ready for JSON."""
@@ -131,11 +138,11 @@ class Stylizer:
             raise ConfigError(
                 f"--style-weights: {len(config.style_weights)} weights for {len(style_list)} style images"
             )
-        content_image = resize_long_side(as_image(content, "content image"), config.size)
+        content_image = _fit(as_image(content, "content image"), config.size, "content image", config)
         style_size = max(1, round(config.size * config.style_scale))
+        names = [f"style image {i}" if len(style_list) > 1 else "style image" for i in range(1, len(style_list) + 1)]
         style_images = [
-            resize_long_side(as_image(style, f"style image {i}" if len(style_list) > 1 else "style image"), style_size)
-            for i, style in enumerate(style_list, start=1)
+            _fit(as_image(style, name), style_size, name, config) for style, name in zip(style_list, names, strict=True)
         ]
         net = self.network(config.layers, config.pooling)
         net.check_size(content_image.height, content_image.width, "content image (after resizing)")
@@ -143,6 +150,7 @@ class Stylizer:
             net.check_size(style.height, style.width, "style image (after resizing)")
         seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
         set_seed(seed)
+        set_deterministic(config.deterministic)
         content_tensor = image_to_tensor(content_image).to(self.device)
         objective = Objective(
             net,
@@ -164,7 +172,7 @@ class Stylizer:
             learning_rate=config.lr,
             callback=progress,
         )
-        return Result(tensor_to_image(image), config, seed, str(self.device))
+        return Result(tensor_to_image(image), config, seed, str(self.device), image.detach().cpu())
 
     def _initial_image(self, init: str, content: torch.Tensor) -> torch.Tensor:
         """``content``; ``noise``: mid grey plus N(0, 0.05^2) noise; or an image file
@@ -175,6 +183,22 @@ class Stylizer:
             return (0.5 + 0.05 * torch.randn(content.shape)).to(self.device)
         picture = as_image(init, "--init image").resize((content.shape[3], content.shape[2]), Image.Resampling.LANCZOS)
         return image_to_tensor(picture).to(self.device)
+
+
+def _fit(image: Image.Image, size: int, what: str, config: Config) -> Image.Image:
+    """``image`` resized to ``size`` on its long side, with a warning when a tiny image
+    (smaller than the network's minimum on a side) is blown up to a usable size. (One
+    still too small after resizing is refused by the network's size check.)"""
+    resized = resize_long_side(image, size)
+    needed = min_image_side(config.layers)
+    if min(image.size) < needed <= min(resized.size):
+        warnings.warn(
+            f"{what} is only {image.width}x{image.height} px, smaller than the {needed} px the network needs; "
+            f"upscaled to {resized.width}x{resized.height} (expect a soft result)",
+            ArtstyleWarning,
+            stacklevel=3,
+        )
+    return resized
 
 
 def stylize(

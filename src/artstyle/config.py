@@ -87,6 +87,12 @@ def _integer(value: object, what: str, minimum: int) -> int:
     return value
 
 
+def _boolean(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what}: expected True or False, got {value!r}")
+    return value
+
+
 def _choice(value: object, what: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
@@ -121,6 +127,9 @@ class Config:
     weights: str = _option(
         "bundled", "VGG19 weights: bundled, torchvision, or a FILE (torchvision: or caffe: prefix)", "SOURCE"
     )
+    deterministic: bool = _option(
+        False, "use only deterministic algorithms: bit-identical results for the same inputs, options, seed and machine"
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
@@ -152,6 +161,7 @@ class Config:
         set_(self, "device", _choice(self.device, "--device", DEVICES))
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
+        set_(self, "deterministic", _boolean(self.deterministic, "--deterministic"))
 
     @property
     def lr(self) -> float:
