@@ -222,6 +222,7 @@ _PROFILE_SPACES: dict[str, frozenset[str]] = {
     "RGB": frozenset({"RGB", "RGBA", "RGBX", "P", "PA", "YCbCr"}),
     "GRAY": frozenset({"1", "L", "LA", "F", "I", *_INTEGER_MODES}),
     "CMYK": frozenset({"CMYK"}),
+    "Lab": frozenset({"LAB"}),
 }
 
 # What ImageCms raises on profiles or transforms it cannot use.
@@ -264,6 +265,8 @@ def _to_srgb(image: Image.Image, source: str) -> Image.Image:
     only their colours are then taken as sRGB.
     """
     data = image.info.get("icc_profile")
+    if image.mode == "LAB" and not data:
+        return _apply_profile(image, ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")), "Lab")
     if not data or not isinstance(data, bytes) or data == _srgb_profile_bytes():
         return image
     try:
@@ -760,7 +763,9 @@ def _pixels16(image: SavableImage, what: str) -> npt.NDArray[np.uint16]:
         same: npt.NDArray[np.uint16] = np.ascontiguousarray(image)
         return same
     if isinstance(image, torch.Tensor) or (isinstance(image, np.ndarray) and image.dtype.kind == "f"):
-        quantised: npt.NDArray[np.uint16] = np.rint(_float_rgb(image, what) * np.float32(65535.0)).astype(np.uint16)
+        # In float64 the product is exact, so rounding is exact too.
+        exact = _float_rgb(image, what).astype(np.float64) * 65535.0
+        quantised: npt.NDArray[np.uint16] = np.rint(exact).astype(np.uint16)
         return quantised
     scaled: npt.NDArray[np.uint16] = np.asarray(_image8(image, what), dtype=np.uint16) * np.uint16(257)
     return scaled
@@ -964,7 +969,7 @@ def _encode_tiff16(pixels: npt.NDArray[np.uint16], text: str | None) -> bytes:
     del text
     height, width, _ = pixels.shape
     rows_per_strip = max(1, _TIFF_STRIP_BYTES // (width * 6))
-    predicted = np.ascontiguousarray(pixels, dtype="<u2")
+    predicted = np.array(pixels, dtype="<u2", order="C", copy=True)  # never the caller's array
     predicted[:, 1:] = pixels[:, 1:] - pixels[:, :-1]  # horizontal predictor, modulo 2**16
     strips = [zlib.compress(predicted[i : i + rows_per_strip].tobytes(), 6) for i in range(0, height, rows_per_strip)]
     fields: dict[int, TiffField] = {
