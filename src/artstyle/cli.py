@@ -221,7 +221,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    patterns = ("out of memory", "can't allocate memory", "not enough memory")
+    return isinstance(exc, RuntimeError) and any(pattern in text for pattern in patterns)
 
 
 def guarded(body: Callable[[_Signals], int], max_pixels: object) -> int:
@@ -271,6 +272,8 @@ class Job:
     #: metadata (to reproduce an interrupted run or an intermediate image).
     stop_at: int | None = None
     stop_key: str = "interrupted_at"
+    #: The ``inputs`` metadata to record instead of describing the files anew.
+    recorded_inputs: dict[str, Any] | None = None
 
     def intermediate(self, step: int) -> Path:
         output = Path(self.output)
@@ -286,6 +289,9 @@ def sha256_of(path: str) -> str:
 
 
 def _inputs(job: Job) -> dict[str, Any]:
+    if job.recorded_inputs is not None:
+        return job.recorded_inputs
+
     def describe(path: str) -> dict[str, str]:
         return {"file": Path(path).name, "sha256": sha256_of(path)}
 

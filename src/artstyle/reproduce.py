@@ -82,8 +82,9 @@ def _reproduce(args: argparse.Namespace, signals: _Signals) -> int:
     styles_given: list[str | None] = list(args.style) if args.style else [None] * len(inputs["styles"])
     if len(styles_given) != len(inputs["styles"]):
         raise ConfigError(f"--style: given {len(styles_given)} times, but the run used {len(inputs['styles'])} styles")
+    count = len(inputs["styles"])
     styles = [
-        _locate(recorded, f"style image {i}", entry, given, "--style")
+        _locate(recorded, f"style image {i}" if count > 1 else "style image", entry, given, "--style")
         for i, (entry, given) in enumerate(zip(inputs["styles"], styles_given, strict=True), start=1)
     ]
     init_file = None
@@ -91,7 +92,6 @@ def _reproduce(args: argparse.Namespace, signals: _Signals) -> int:
         init_file = _locate_init(recorded, config.init, args.init)
         config = config.replace(init=init_file)
 
-    recorded.check_environment()
     stop_key = "interrupted_at" if "interrupted_at" in metadata else "step"
     job = Job(
         content=content,
@@ -104,7 +104,10 @@ def _reproduce(args: argparse.Namespace, signals: _Signals) -> int:
         init_file=init_file,
         stop_at=recorded.stop_at(stop_key),
         stop_key=stop_key,
+        # The files were checked by sha256: record them under their original names.
+        recorded_inputs=inputs,
     )
+    recorded.check_environment()
     code = execute(job, signals)
     if code != EXIT_OK:
         return code
