@@ -43,7 +43,8 @@ def _restore_global_torch_state() -> Iterator[None]:
     """--deterministic and reproduce change process-wide PyTorch settings; undo them."""
     threads = torch.get_num_threads()
     yield
-    torch.use_deterministic_algorithms(False)
+    if torch.are_deterministic_algorithms_enabled():  # (the first call to switch costs a second or two)
+        torch.use_deterministic_algorithms(False)
     torch.backends.cudnn.deterministic = False
     torch.set_num_threads(threads)
 
