@@ -266,7 +266,10 @@ def _to_srgb(image: Image.Image, source: str) -> Image.Image:
     """
     data = image.info.get("icc_profile")
     if image.mode == "LAB" and not data:
-        return _apply_profile(image, ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")), "Lab")
+        try:
+            return _apply_profile(image, ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")), "Lab")
+        except _PROFILE_ERRORS:
+            return image  # Pillow's own conversion, below
     if not data or not isinstance(data, bytes) or data == _srgb_profile_bytes():
         return image
     try:
@@ -438,6 +441,29 @@ def _bomb_problem(exc: Image.DecompressionBombError, limit: int) -> str:
     return _too_large(int(match.group(1)), limit)
 
 
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+
+
+def _unknown_format_problem(handle: io.BufferedReader) -> str:
+    """What to say about a file Pillow cannot identify: names a few formats people try."""
+    try:
+        handle.seek(0)
+        head = handle.read(64)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        found = "HEIC/HEIF"
+    elif head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")):
+        found = "JPEG XL"
+    elif head.startswith(b"%PDF"):
+        found = "PDF"
+    elif b"<svg" in head:
+        found = "SVG"
+    else:
+        return "not an image file (unknown format)"
+    return f"a {found} file, which artstyle cannot read; convert it to PNG or JPEG first"
+
+
 @contextlib.contextmanager
 def _open_image(path: str, limit: int) -> Iterator[Image.Image]:
     """Open ``path`` with Pillow, turning every failure into ImageReadError.
@@ -459,7 +485,7 @@ def _open_image(path: str, limit: int) -> Iterator[Image.Image]:
         except ImageReadError:
             raise
         except UnidentifiedImageError as exc:
-            raise _read_error(path, "not an image file (unknown format)") from exc
+            raise _read_error(path, _unknown_format_problem(handle)) from exc
         except Image.DecompressionBombError as exc:
             raise _read_error(path, _bomb_problem(exc, limit)) from exc
         except _UnsupportedModeError as exc:

@@ -28,8 +28,9 @@ import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
 from PIL import Image
 
-from artstyle import __version__, api, cli
+from artstyle import __version__, api, cli, imageio
 from artstyle.engine import Progress, optimize
+from artstyle.errors import ArtstyleWarning, ImageReadError, ImageTooSmallError
 from artstyle.imageio import read_image, read_metadata, save_image, srgb_profile
 
 FAST_FLAGS = ["--content-layers", "relu2_2", "--style-layers", "relu1_1,relu2_1"]
@@ -163,6 +164,11 @@ def broken_profile(path: Path) -> Path:
 
 
 # With the table's layers (relu2_2 at the deepest) the network needs 2 px on a side.
+
+
+def heic(path: Path) -> Path:
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100))
+    return path
 
 
 def tiny(path: Path) -> Path:
@@ -303,6 +309,7 @@ CASES = [
     Case("truncated PNG", content(truncated_png, "cut.png"), 1, "cut.png': file is truncated or corrupt", "untouched"),
     Case("empty file", content(empty, "empty.jpg"), 1, "empty.jpg': file is empty", "untouched"),
     Case("text file as style", style(text_file, "notes.png"), 1, "notes.png': not an image file", "untouched"),
+    Case("HEIC photo", content(heic, "IMG_0001.HEIC"), 1, "a HEIC/HEIF file, which artstyle cannot read", "untouched"),
     Case("FIFO as content", content(fifo, "pipe.png"), 1, "pipe.png': not a regular file", "untouched"),
     Case(
         "too thin after resizing",
@@ -447,6 +454,48 @@ def test_intermediate_images_carry_their_step(
     assert run_cli(argv, capsys)[0] == 0
     assert json.loads((tmp_path / "out.00002.tif.json").read_text())["step"] == 2
     assert "step" not in json.loads((tmp_path / "out.tif.json").read_text())
+
+
+# --------------------------------------------------------------------------- #
+# The same cases through the Python API
+# --------------------------------------------------------------------------- #
+
+API_OPTIONS: dict[str, Any] = {
+    "size": 32,
+    "iterations": 2,
+    "device": "cpu",
+    "seed": 3,
+    "content_layers": "relu2_2",
+    "style_layers": "relu1_1,relu2_1",
+}
+
+
+def test_the_api_refuses_a_bomb_and_warns_about_a_tiny_image(
+    fake_bundled: FakeBundled, files: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(ImageReadError, match="image too large"):
+        api.stylize(png_bomb(tmp_path / "bomb.png"), files["style"], **API_OPTIONS)
+    with imageio.pixel_limit(1000), pytest.raises(ImageReadError, match="the limit is 1,000"):
+        api.stylize(files["content"], files["style"], **API_OPTIONS)
+    with pytest.warns(ArtstyleWarning, match=r"style image is only 1x1 px, .* upscaled to 32x32"):
+        api.stylize(files["content"], tiny(tmp_path / "dot.png"), **API_OPTIONS)
+    with pytest.raises(ImageTooSmallError, match="needs at least 2 px"):
+        api.stylize(sliver(tmp_path / "line.png"), files["style"], **API_OPTIONS)
+
+
+def test_the_api_result_carries_the_float_image_and_deterministic_runs_repeat(
+    fake_bundled: FakeBundled, files: dict[str, Path], tmp_path: Path
+) -> None:
+    stylizer = api.Stylizer(device="cpu")
+    config = api.make_config(**API_OPTIONS, init="noise", deterministic=True)
+    first = stylizer.run(files["content"], files["style"], config)
+    second = stylizer.run(files["content"], files["style"], config)
+    assert first.tensor is not None and second.tensor is not None
+    assert first.tensor.dtype == torch.float32 and tuple(first.tensor.shape) == (1, 3, 27, 32)
+    assert torch.equal(first.tensor, second.tensor)
+    np.testing.assert_array_equal(np.asarray(first.image), np.asarray(imageio.tensor_to_image(first.tensor)))
+    imageio.save_image(first.tensor, tmp_path / "deep.png", first.metadata(), bit_depth=16)
+    assert read_metadata(tmp_path / "deep.png") == json.loads(json.dumps(first.metadata()))
 
 
 # --------------------------------------------------------------------------- #

@@ -251,6 +251,25 @@ def test_more_pil_modes(mode: str, value: Any) -> None:
     assert pixels(imageio.as_image(image))[0, 0].tolist() == list(RED)
 
 
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC/HEIF"),
+        (b"\x00\x00\x00\x0cJXL \r\n\x87\n\x00\x00", "JPEG XL"),
+        (b"%PDF-1.7\n%\xe2\xe3", "PDF"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">', "SVG"),
+    ],
+)
+def test_formats_people_try_are_named(tmp_path: Path, head: bytes, found: str) -> None:
+    path = tmp_path / "photo.img"
+    path.write_bytes(head + bytes(200))
+    with pytest.raises(ImageReadError) as info:
+        imageio.read_image(path)
+    assert str(info.value) == (
+        f"cannot read image '{path}': a {found} file, which artstyle cannot read; convert it to PNG or JPEG first"
+    )
+
+
 # --------------------------------------------------------------------------- #
 # The pixel limit, from the header, before decoding
 # --------------------------------------------------------------------------- #
