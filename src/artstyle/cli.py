@@ -47,7 +47,7 @@ from artstyle.imageio import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> NoReturn:
@@ -67,7 +67,7 @@ def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI flags, generated from the fields of :class:`Config` (the one source of defaults)."""
-    parser = _Parser(
+    parser = Parser(
         prog="artstyle",
         description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
         "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it.",
@@ -131,7 +131,7 @@ class Terminated(BaseException):
     """Raised in the main thread by SIGTERM (as ``KeyboardInterrupt`` is by SIGINT)."""
 
 
-class _Signals:
+class Signals:
     """SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`, except inside
     :meth:`shielded`, where a signal is only remembered: a file being written is finished.
 
@@ -152,7 +152,7 @@ class _Signals:
         raise _interruption(signum)
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[_Signals]:
+    def installed(self) -> Iterator[Signals]:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous = signal.getsignal(signum)
@@ -225,10 +225,10 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(pattern in text for pattern in patterns)
 
 
-def guarded(body: Callable[[_Signals], int], max_pixels: object) -> int:
+def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:
     """Run a command's ``body`` with signal handling, one-line warnings and the pixel limit,
     turning every expected failure into a one-line message and an exit code."""
-    signals = _Signals()
+    signals = Signals()
     try:
         with _warnings_as_lines(), signals.installed():
             limit = check_max_pixels(max_pixels)
@@ -308,7 +308,7 @@ class _Stop(BaseException):
 class _ProgressConsumer:
     """Shows a progress bar, saves intermediate images, and keeps the latest image."""
 
-    def __init__(self, job: Job, writer: _Writer, signals: _Signals) -> None:
+    def __init__(self, job: Job, writer: _Writer, signals: Signals) -> None:
         self.job, self.writer, self.signals = job, writer, signals
         self.latest: Progress | None = None
         self.bar = tqdm(
@@ -344,7 +344,7 @@ class _Writer:
     gets the metadata of ``provisional``, a Result of the same options, seed and device.
     """
 
-    def __init__(self, job: Job, signals: _Signals, provisional: Result, inputs: dict[str, Any]) -> None:
+    def __init__(self, job: Job, signals: Signals, provisional: Result, inputs: dict[str, Any]) -> None:
         self.job, self.signals, self.provisional, self.inputs = job, signals, provisional, inputs
 
     def metadata(self, result: Result, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -394,7 +394,7 @@ def _out_of_memory(job: Job, content_size: tuple[int, int], device: str) -> str:
     return f"out of memory stylizing at {width}x{height} px on {device}; try {', or '.join(hints)}"
 
 
-def execute(job: Job, signals: _Signals) -> int:
+def execute(job: Job, signals: Signals) -> int:
     """Read the inputs, run, and write the output; returns the exit code."""
     check_bit_depth(job.bit_depth)
     check_jpeg_quality(job.jpeg_quality)

@@ -217,10 +217,12 @@ def _srgb() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(io.BytesIO(_srgb_profile_bytes()))
 
 
-# Which image modes an ICC profile of each colour space can describe.
+# Which image modes an ICC profile of each colour space can describe. (Grey pixels
+# with an RGB profile, as some programs write them, are taken as R = G = B.)
+_GREY_MODES = frozenset({"1", "L", "LA", "F", "I", *_INTEGER_MODES})
 _PROFILE_SPACES: dict[str, frozenset[str]] = {
-    "RGB": frozenset({"RGB", "RGBA", "RGBX", "P", "PA", "YCbCr"}),
-    "GRAY": frozenset({"1", "L", "LA", "F", "I", *_INTEGER_MODES}),
+    "RGB": frozenset({"RGB", "RGBA", "RGBX", "P", "PA", "YCbCr", *_GREY_MODES}),
+    "GRAY": _GREY_MODES,
     "CMYK": frozenset({"CMYK"}),
     "Lab": frozenset({"LAB"}),
 }
@@ -243,6 +245,8 @@ def _apply_profile(image: Image.Image, profile: ImageCms.ImageCmsProfile, space:
     intent_value = profile.profile.rendering_intent
     intent = ImageCms.Intent(intent_value) if intent_value in (0, 1, 2, 3) else ImageCms.Intent.PERCEPTUAL
     if space == "RGB":
+        if image.mode in _INTEGER_MODES or image.mode == "F":
+            image = _grey8(image)
         base = image.convert("RGBA") if image.has_transparency_data else image.convert("RGB")
         transform = ImageCms.buildTransform(profile, _srgb(), base.mode, base.mode, intent)
         return transform.apply(base)
@@ -279,7 +283,7 @@ def _to_srgb(image: Image.Image, source: str) -> Image.Image:
         _warn(f"'{source}': ignored its unreadable ICC colour profile; colours taken as sRGB")
         return image
     if image.mode not in _PROFILE_SPACES.get(space, frozenset()):
-        _warn(f"'{source}': ignored its {space} ICC colour profile, which does not fit a {image.mode} image")
+        _warn(f"'{source}': ignored its ICC colour profile, made for {space} colours, not {image.mode} pixels")
         return image
     try:
         return _apply_profile(image, profile, space)

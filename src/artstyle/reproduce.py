@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from artstyle import __version__
-from artstyle.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Job, _Parser, _Signals, add_output_options, execute, guarded
+from artstyle.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Job, Parser, Signals, add_output_options, execute, guarded
 from artstyle.cli import sha256_of as _sha256
 from artstyle.config import Config
 from artstyle.errors import ArtstyleWarning, ConfigError, ReproduceError
@@ -35,7 +35,7 @@ from artstyle.imageio import read_image, read_metadata, sidecar_path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="artstyle reproduce",
         description="Run again the style transfer that made ORIGINAL, from the parameters embedded in it, "
         "after checking the input files against their recorded sha256.",
@@ -65,7 +65,7 @@ def main(argv: Sequence[str]) -> int:
     return guarded(lambda signals: _reproduce(args, signals), args.max_pixels)
 
 
-def _reproduce(args: argparse.Namespace, signals: _Signals) -> int:
+def _reproduce(args: argparse.Namespace, signals: Signals) -> int:
     original = str(args.original)
     metadata = read_metadata(original)
     if metadata is None:

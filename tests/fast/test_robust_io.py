@@ -156,7 +156,21 @@ def test_a_profile_that_does_not_fit_the_mode_is_ignored_with_a_warning(tmp_path
         image = imageio.read_image(path)
     assert centres(image, 2) == [RED, BLUE]
     (message,) = artstyle_warnings(caught)
-    assert message == f"'{path}': ignored its GRAY ICC colour profile, which does not fit a RGB image"
+    assert message == f"'{path}': ignored its ICC colour profile, made for GRAY colours, not RGB pixels"
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16"])
+def test_grey_pixels_with_an_rgb_profile(tmp_path: Path, mode: str) -> None:
+    # Some programs tag grey images with an RGB profile; the grey is taken as R = G = B.
+    linear = _icc.rgb_profile(_icc.SRGB_RED, _icc.SRGB_GREEN, _icc.SRGB_BLUE, gamma=1.0)
+    values = np.array([[0, 128, 255]], dtype=np.uint8)
+    image = Image.fromarray(values) if mode == "L" else Image.fromarray(values.astype(np.uint16) * 257)
+    path = tmp_path / "g.png"
+    image.save(path, icc_profile=linear)
+    with recorded_warnings() as caught:
+        result = pixels(imageio.read_image(path))[0]
+    assert artstyle_warnings(caught) == []
+    assert [tuple(int(c) for c in v) for v in result] == [(0, 0, 0), (188, 188, 188), WHITE]
 
 
 def test_the_embedded_srgb_profile_reads_back_exactly(tmp_path: Path) -> None:
