@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run again the style transfer that made ORIGINAL, from the parameters embedded in it, "
         "after checking the input files against their recorded sha256.",
     )
-    parser.add_argument("original", help="an image written by artstyle")
+    parser.add_argument("original", metavar="ORIGINAL", help="an image written by artstyle")
     parser.add_argument(
         "-o", "--output", help="the new image (default: ORIGINAL-STEM.reproduced.EXT beside the original)"
     )
