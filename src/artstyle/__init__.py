@@ -13,17 +13,20 @@ from artstyle.config import Config
 from artstyle.engine import Progress
 from artstyle.errors import (
     ArtstyleError,
+    ArtstyleWarning,
     ConfigError,
     DeviceError,
     ImageReadError,
     ImageTooSmallError,
     ImageWriteError,
     LayerNameError,
+    ReproduceError,
     WeightsError,
 )
 
 __all__ = [
     "ArtstyleError",
+    "ArtstyleWarning",
     "Config",
     "ConfigError",
     "DeviceError",
@@ -32,6 +35,7 @@ __all__ = [
     "ImageWriteError",
     "LayerNameError",
     "Progress",
+    "ReproduceError",
     "Result",
     "Stylizer",
     "WeightsError",

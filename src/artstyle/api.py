@@ -14,8 +14,9 @@ import difflib
 import os
 import platform
 import secrets
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Union
 
 import numpy as np
@@ -25,10 +26,11 @@ from PIL import Image
 from artstyle import __version__
 from artstyle.color import luminance, match_color, match_luminance, recombine
 from artstyle.config import Config
-from artstyle.device import resolve_device, set_seed
+from artstyle.device import resolve_device, set_deterministic, set_seed
 from artstyle.engine import Objective, ProgressCallback, Stage, optimize_stages, plan_stages
-from artstyle.errors import ConfigError
+from artstyle.errors import ArtstyleWarning, ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
+from artstyle.features.vgg import min_image_side
 from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor_to_image
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
@@ -47,12 +49,17 @@ def make_config(**options: Any) -> Config:
 
 @dataclass(frozen=True)
 class Result:
-    """A finished run: the picture, the options and seed that made it, and where it ran."""
+    """A finished run: the picture, the options and seed that made it, and where it ran.
+
+    ``tensor`` is the picture before rounding to 8 bits: a (1, 3, H, W) float32 CPU
+    tensor in [0, 1] (what a 16-bit file is written from); None when not known.
+    """
 
     image: Image.Image
     config: Config
     seed: int
     device: str
+    tensor: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     def metadata(self, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything needed to reproduce the picture, ready for JSON."""
@@ -144,6 +151,7 @@ class Stylizer:
         stages = inputs.plan(config, net)
         seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
         set_seed(seed)
+        set_deterministic(config.deterministic)
         prepared = [inputs.at(stage, config, self.device) for stage in stages]
 
         def objective_for(index: int, stage: Stage) -> Objective:
@@ -175,7 +183,8 @@ class Stylizer:
             callback=progress,
             render_for=render_for,
         )
-        return Result(tensor_to_image(prepared[-1].render(image)), config, seed, str(self.device))
+        picture = prepared[-1].render(image).detach().cpu()
+        return Result(tensor_to_image(picture), config, seed, str(self.device), picture)
 
     def _initial_image(self, init: str, first: _Prepared) -> torch.Tensor:
         """``content``; ``noise``: mid grey plus N(0, 0.05^2) noise; or an image file
@@ -229,10 +238,16 @@ class _Inputs:
             )
         if style_masks is not None and len(style_masks) != len(style_list):
             raise ConfigError(f"--style-masks: {len(style_masks)} masks for {len(style_list)} style images")
+        names = [f"style image {i}" if len(style_list) > 1 else "style image" for i in range(1, len(style_list) + 1)]
+        content_image = _fit(as_image(content, "content image"), config.size, "content image", config)
+        style_images = [as_image(s, name) for s, name in zip(style_list, names, strict=True)]
+        full = config.style_size if config.style_size is not None else config.size * config.style_scale
+        for style, name in zip(style_images, names, strict=True):
+            _warn_if_tiny(style, _long_side_size(style, max(1, round(full))), name, config)
         several = len(style_list) > 1
         return cls(
-            resize_long_side(as_image(content, "content image"), config.size),
-            [as_image(s, f"style image {i}" if several else "style image") for i, s in enumerate(style_list, 1)],
+            content_image,
+            style_images,
             None
             if style_masks is None
             else [as_mask(m, f"style mask {i}" if several else "style mask") for i, m in enumerate(style_masks, 1)],
@@ -303,6 +318,26 @@ def _mask_tensor(mask: Image.Image, stage: Stage) -> torch.Tensor:
 def as_mask(mask: ImageLike, what: str) -> Image.Image:
     """A mask as an 8-bit greyscale image (colour masks by their luminance)."""
     return as_image(mask, what).convert("L")
+
+
+def _fit(image: Image.Image, size: int, what: str, config: Config) -> Image.Image:
+    """``image`` resized to ``size`` on its long side, with a warning when a tiny image
+    (smaller than the network's minimum on a side) is blown up to a usable size. (One
+    still too small after resizing is refused by the network's size check.)"""
+    resized = resize_long_side(image, size)
+    _warn_if_tiny(image, resized.size, what, config)
+    return resized
+
+
+def _warn_if_tiny(image: Image.Image, resized: tuple[int, int], what: str, config: Config) -> None:
+    needed = min_image_side(config.layers)
+    if min(image.size) < needed <= min(resized):
+        warnings.warn(
+            f"{what} is only {image.width}x{image.height} px, smaller than the {needed} px the network needs; "
+            f"upscaled to {resized[0]}x{resized[1]} (expect a soft result)",
+            ArtstyleWarning,
+            stacklevel=4,
+        )
 
 
 def stylize(

@@ -10,6 +10,7 @@ plain ``OSError``; each caller wraps it in the typed error of its own domain.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -73,8 +74,27 @@ def _remove_quietly(path: Path) -> None:
         os.unlink(path)
 
 
+def _publish_new(temp: Path, target: Path) -> None:
+    """Move ``temp`` to ``target`` only if ``target`` does not exist (FileExistsError if it does).
+
+    A hard link is atomic and fails on an existing name, so a file that appears
+    while the content is being written is never clobbered. Where hard links are
+    not possible (some file systems) the check and the rename are two steps.
+    """
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+        os.replace(temp, target)
+        return
+    _remove_quietly(temp)
+
+
 @contextlib.contextmanager
-def atomic_path(path: StrPath) -> Iterator[Path]:
+def atomic_path(path: StrPath, *, overwrite: bool = True) -> Iterator[Path]:
     """Context manager for writing ``path`` atomically.
 
     Yields the path of an empty temporary file in the same directory (named
@@ -83,28 +103,36 @@ def atomic_path(path: StrPath) -> Iterator[Path]:
     with ``os.replace``. If the block raises (or the move fails) the temporary
     file is removed and ``path`` is left exactly as it was. An existing target
     keeps its permission bits; a symlink target is followed, not replaced.
+    With ``overwrite=False`` an existing ``path`` (even one created while the
+    block ran) is never replaced: ``FileExistsError`` is raised instead.
 
     Raises ``OSError`` for failures of the mechanism itself (callers wrap it in
     their own typed error); exceptions from the block propagate unchanged.
     """
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "file exists", os.fspath(path))
     target = write_target(path)
     temp = _create_temp(target)
     try:
         yield temp
         _fsync_path(temp)
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(temp, target)
+        if overwrite:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+            os.replace(temp, target)
+        else:
+            _publish_new(temp, target)
     except BaseException:
         _remove_quietly(temp)
         raise
     _fsync_directory(target.parent)
 
 
-def atomic_write_bytes(path: StrPath, data: bytes) -> None:
+def atomic_write_bytes(path: StrPath, data: bytes, *, overwrite: bool = True) -> None:
     """Atomically replace ``path`` with ``data`` (see :func:`atomic_path`).
 
-    Raises ``OSError`` on failure, leaving ``path`` untouched.
+    Raises ``OSError`` on failure (``FileExistsError`` when ``overwrite`` is False
+    and ``path`` exists), leaving ``path`` untouched.
     """
-    with atomic_path(path) as temp, open(temp, "wb") as handle:
+    with atomic_path(path, overwrite=overwrite) as temp, open(temp, "wb") as handle:
         handle.write(data)

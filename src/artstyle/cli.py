@@ -2,46 +2,75 @@
 
 The only place that prints, shows progress and chooses exit codes:
 0 success, 1 a run that failed (unreadable or unusable input or output file,
-weights, device, disk), 2 a bad command line or option value, 130 interrupted by Ctrl-C (the current
-image is written to the output first).
+weights, device, disk, out of memory), 2 a bad command line or option value,
+130 interrupted by Ctrl-C and 143 stopped by SIGTERM (in both cases the current
+image is written to the output first). ``artstyle reproduce OUTPUT`` re-runs a
+picture from the parameters embedded in it (see :mod:`artstyle.reproduce`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import secrets
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import MISSING, fields
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from types import FrameType
+from typing import Any, NoReturn, TextIO, cast
 
+import torch
 from tqdm import tqdm
 
 from artstyle import __version__
 from artstyle.api import Result, Stylizer
 from artstyle.config import Config, LayerWeights, flag, format_layers
 from artstyle.engine import Progress
-from artstyle.errors import ArtstyleError, ConfigError
-from artstyle.imageio import check_output_path, read_image, save_image, tensor_to_image
+from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError
+from artstyle.imageio import (
+    DEFAULT_MAX_PIXELS,
+    check_bit_depth,
+    check_jpeg_quality,
+    check_max_pixels,
+    check_output_path,
+    pixel_limit,
+    read_image,
+    save_image,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The flags that say how files are read and written (not part of :class:`Config`)."""
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse input images of more than N pixels, checked before decoding (default: {DEFAULT_MAX_PIXELS})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI flags, generated from the fields of :class:`Config` (the one source of defaults)."""
-    parser = _Parser(
+    parser = Parser(
         prog="artstyle",
-        description="Repaint a content image in the style of one or more style images (Gatys et al. 2016).",
+        description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
+        "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it.",
     )
     parser.add_argument("content", help="the content image (a photo)")
     parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")
@@ -62,18 +91,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--content-mask", metavar="MASK", help="greyscale mask: where it is white, content is kept")
     parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
+    files = parser.add_argument_group("input and output files")
+    files.add_argument(
+        "--bit-depth",
+        type=int,
+        default=8,
+        metavar="8|16",
+        help="bits per channel of a .png or .tif (default: 8)",
+    )
+    files.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=95,
+        metavar="Q",
+        help="quality 1-100 of a .jpg or .webp (default: 95)",
+    )
+    files.add_argument("--no-clobber", action="store_true", help="never overwrite an existing output file")
+    add_output_options(files)
     group = parser.add_argument_group("style transfer options")
     for field in fields(Config):
         meta = field.metadata
         default = field.default if field.default is not MISSING else None
         if field.name in ("content_layers", "style_layers"):
             default = format_layers(cast(LayerWeights, default))
+        if isinstance(default, bool):
+            text = f"{meta['help']} (default: {'on' if default else 'off'})"
+            group.add_argument(
+                flag(field.name), dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=text
+            )
+            continue
         text = meta["help"] if "default" in meta["help"] else f"{meta['help']} (default: {default})"
         kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": text}
-        if isinstance(default, bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-            kwargs["help"] = f"{meta['help']} (default: {'on' if default else 'off'})"
-        elif meta["choices"]:
+        if meta["choices"]:
             kwargs["choices"] = meta["choices"]
         else:
             kwargs["metavar"] = meta["metavar"]
@@ -83,31 +132,208 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sha256(path: str) -> str:
+# --------------------------------------------------------------------------- #
+# Signals, warnings and errors: the frame around every command
+# --------------------------------------------------------------------------- #
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM (as ``KeyboardInterrupt`` is by SIGINT)."""
+
+
+class Signals:
+    """SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`, except inside
+    :meth:`shielded`, where a signal is only remembered: a file being written is finished.
+
+    Handlers are only installed in the main thread, and never for a signal that is
+    ignored (a background job's SIGINT stays ignored, as the shell meant it).
+    """
+
+    def __init__(self) -> None:
+        self.pending: int | None = None  # a signal number
+        self._depth = 0
+        self._saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._depth:
+            if self.pending is None:
+                self.pending = int(signum)
+            return
+        raise _interruption(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Signals]:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(signum)
+                if previous is not signal.SIG_IGN:
+                    self._saved[signum] = previous
+                    signal.signal(signum, self._handle)
+        try:
+            yield self
+        finally:
+            for number, previous in self._saved.items():
+                signal.signal(number, signal.SIG_DFL if previous is None else previous)
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
+    def raise_pending(self) -> None:
+        """Act on a signal that arrived while shielded."""
+        if self.pending is not None and not self._depth:
+            signum, self.pending = self.pending, None
+            raise _interruption(signum)
+
+
+def _interruption(signum: int) -> BaseException:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _exit_code(stop: BaseException) -> int:
+    return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
+def _stop_word(stop: BaseException) -> str:
+    return "stopped by SIGTERM" if isinstance(stop, Terminated) else "interrupted"
+
+
+def _print_error(message: str) -> None:
+    tqdm.write(f"artstyle: error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Every warning becomes one ``artstyle: warning:`` line on stderr."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = str(message).strip().splitlines()
+        tqdm.write(f"artstyle: warning: {text[0] if text else category.__name__}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ArtstyleWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    patterns = ("out of memory", "can't allocate memory", "not enough memory")
+    return isinstance(exc, RuntimeError) and any(pattern in text for pattern in patterns)
+
+
+def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:
+    """Run a command's ``body`` with signal handling, one-line warnings and the pixel limit,
+    turning every expected failure into a one-line message and an exit code."""
+    signals = Signals()
+    try:
+        with _warnings_as_lines(), signals.installed():
+            limit = check_max_pixels(max_pixels)
+            with pixel_limit(limit):
+                return body(signals)
+    except ConfigError as exc:
+        _print_error(str(exc))
+        return EXIT_USAGE
+    except ArtstyleError as exc:
+        _print_error(str(exc))
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Terminated) as stop:
+        print(f"artstyle: {_stop_word(stop)}; nothing written", file=sys.stderr)
+        return _exit_code(stop)
+    except OSError as exc:  # a file vanished or became unreadable mid-run
+        name = f" '{exc.filename}'" if exc.filename else ""
+        _print_error(f"{name.strip()} {exc.strerror or exc}".strip())
+        return EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- #
+# One run: read, stylize, write
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class Job:
+    """Everything a run needs, from the command line or from a picture's metadata."""
+
+    content: str
+    styles: list[str]
+    output: str
+    config: Config
+    quiet: bool = False
+    save_every: int = 0
+    bit_depth: int = 8
+    jpeg_quality: int = 95
+    overwrite: bool = True
+    init_file: str | None = None
+    style_masks: list[str] | None = None
+    content_mask: str | None = None
+    #: Stop after this iteration and write the image with ``{stop_key: step}`` in its
+    #: metadata (to reproduce an interrupted run or an intermediate image).
+    stop_at: int | None = None
+    stop_key: str = "interrupted_at"
+    #: The ``inputs`` metadata to record instead of describing the files anew.
+    recorded_inputs: dict[str, Any] | None = None
+
+    def intermediate(self, step: int) -> Path:
+        output = Path(self.output)
+        return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+def _inputs(job: Job) -> dict[str, Any]:
+    if job.recorded_inputs is not None:
+        return job.recorded_inputs
+
     def describe(path: str) -> dict[str, str]:
-        return {"file": Path(path).name, "sha256": _sha256(path)}
+        return {"file": Path(path).name, "sha256": sha256_of(path)}
 
-    inputs: dict[str, Any] = {"content": describe(args.content), "styles": [describe(p) for p in args.styles]}
-    if args.style_masks:
-        inputs["style_masks"] = [describe(p) for p in args.style_masks]
-    if args.content_mask:
-        inputs["content_mask"] = describe(args.content_mask)
+    inputs: dict[str, Any] = {"content": describe(job.content), "styles": [describe(p) for p in job.styles]}
+    if job.init_file is not None:
+        inputs["init"] = describe(job.init_file)
+    if job.style_masks:
+        inputs["style_masks"] = [describe(p) for p in job.style_masks]
+    if job.content_mask:
+        inputs["content_mask"] = describe(job.content_mask)
     return inputs
+
+
+class _Stop(BaseException):
+    """Raised by the progress consumer when a run reaches :attr:`Job.stop_at`."""
 
 
 class _ProgressConsumer:
     """Shows a progress bar, saves intermediate images, and keeps the latest image."""
 
-    def __init__(self, args: argparse.Namespace, iterations: int) -> None:
-        self.output = Path(args.output)
-        self.save_every = args.save_every
+    def __init__(self, job: Job, writer: _Writer, signals: Signals) -> None:
+        self.job, self.writer, self.signals = job, writer, signals
         self.latest: Progress | None = None
-        self.bar = tqdm(total=iterations, disable=args.quiet, unit="it", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=job.stop_at or job.config.iterations,
+            disable=job.quiet,
+            unit="it",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
 
     def __call__(self, progress: Progress) -> None:
         self.latest = progress
@@ -117,17 +343,142 @@ class _ProgressConsumer:
             f"{scale}content {losses['content']:.3g} style {losses['style']:.3g} tv {losses['tv']:.3g}", refresh=False
         )
         self.bar.update(1)
-        if self.save_every and progress.step % self.save_every == 0 and progress.step < progress.iterations:
-            path = self.output.with_name(f"{self.output.stem}.{progress.step:05d}{self.output.suffix}")
-            save_image(tensor_to_image(progress.image), path)
+        if self.job.stop_at is not None and progress.step >= self.job.stop_at:
+            raise _Stop
+        every = self.job.save_every
+        if every and progress.step % every == 0 and progress.step < progress.iterations:
+            self.writer.write(progress.image, self.job.intermediate(progress.step), {"step": progress.step})
+            self.signals.raise_pending()
 
     def close(self) -> None:
         self.bar.close()
 
 
-def _say(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
+class _Writer:
+    """Writes the images of one run: same format options and metadata, shielded from signals.
+
+    An image written before the run has finished (an intermediate or interrupted one)
+    gets the metadata of ``provisional``, a Result of the same options, seed and device.
+    """
+
+    def __init__(self, job: Job, signals: Signals, provisional: Result, inputs: dict[str, Any]) -> None:
+        self.job, self.signals, self.provisional, self.inputs = job, signals, provisional, inputs
+
+    def metadata(self, result: Result, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        metadata = result.metadata(self.inputs)
+        metadata["output"] = {"bit_depth": self.job.bit_depth, "jpeg_quality": self.job.jpeg_quality}
+        metadata["threads"] = torch.get_num_threads()
+        return {**metadata, **(extra or {})}
+
+    def write(self, image: torch.Tensor | Result, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        if isinstance(image, Result):
+            pixels: Any = image.tensor if image.tensor is not None else image.image
+            metadata = self.metadata(image, extra)
+        else:
+            pixels, metadata = image, self.metadata(self.provisional, extra)
+        with self.signals.shielded():
+            save_image(
+                pixels,
+                path,
+                metadata,
+                jpeg_quality=self.job.jpeg_quality,
+                bit_depth=self.job.bit_depth,
+                overwrite=self.job.overwrite,
+            )
+
+
+def _check_outputs(job: Job) -> None:
+    check_output_path(job.output, bit_depth=job.bit_depth, overwrite=job.overwrite)
+    if not job.overwrite and job.save_every:
+        for step in range(job.save_every, job.config.iterations, job.save_every):
+            check_output_path(job.intermediate(step), bit_depth=job.bit_depth, overwrite=False)
+
+
+def _scaled_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    width, height = size
+    if width >= height:
+        return long_side, max(1, round(height * long_side / width))
+    return max(1, round(width * long_side / height)), long_side
+
+
+def _out_of_memory(job: Job, content_size: tuple[int, int], device: str) -> str:
+    width, height = _scaled_size(content_size, job.config.size)
+    hints = [f"a smaller --size (now {job.config.size})"]
+    if job.config.optimizer == "lbfgs":
+        hints.append("--optimizer adam (L-BFGS keeps 100 steps of history)")
+    if device != "cpu":
+        hints.append("--device cpu")
+    return f"out of memory stylizing at {width}x{height} px on {device}; try {', or '.join(hints)}"
+
+
+def execute(job: Job, signals: Signals) -> int:
+    """Read the inputs, run, and write the output; returns the exit code."""
+    check_bit_depth(job.bit_depth)
+    check_jpeg_quality(job.jpeg_quality)
+    _check_outputs(job)
+    content = read_image(job.content)
+    styles = [read_image(path) for path in job.styles]
+    if job.init_file is not None:
+        read_image(job.init_file)  # fail early, with the pixel limit, before loading the network
+    if job.style_masks and len(job.style_masks) != len(job.styles):
+        raise ConfigError(f"--style-masks: {len(job.style_masks)} masks for {len(job.styles)} style images")
+    style_masks = [read_image(path) for path in job.style_masks] if job.style_masks else None
+    content_mask = read_image(job.content_mask) if job.content_mask else None
+    inputs = _inputs(job)
+    stylizer = Stylizer(weights=job.config.weights, device=job.config.device)
+    device = str(stylizer.device)
+    seed = job.config.seed or 0
+    writer = _Writer(job, signals, Result(content, job.config, seed, device), inputs)
+    consumer = _ProgressConsumer(job, writer, signals)
+    started = time.perf_counter()
+    try:
+        result = stylizer.run(
+            content, styles, job.config, progress=consumer, style_masks=style_masks, content_mask=content_mask
+        )
+    except (KeyboardInterrupt, Terminated, _Stop) as stop:
+        consumer.close()
+        return _write_latest(job, writer, consumer.latest, stop)
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        consumer.close()
+        _print_error(_out_of_memory(job, content.size, device))
+        return EXIT_FAILED
+    finally:
+        consumer.close()
+    writer.write(result, job.output)
+    seconds = time.perf_counter() - started
+    image = result.image
+    _say(job, f"wrote {job.output} ({image.width}x{image.height}, seed {result.seed}, {seconds:.0f} s)")
+    return EXIT_OK
+
+
+def _say(job: Job, message: str) -> None:
+    if not job.quiet:
         print(f"artstyle: {message}", file=sys.stderr)
+
+
+def _write_latest(job: Job, writer: _Writer, latest: Progress | None, stop: BaseException) -> int:
+    if isinstance(stop, _Stop):
+        assert latest is not None
+        writer.write(latest.image, job.output, {job.stop_key: latest.step})
+        _say(job, f"wrote {job.output} (stopped at iteration {latest.step}, as the original)")
+        return EXIT_OK
+    if latest is None:
+        print(f"artstyle: {_stop_word(stop)} before the first iteration; nothing written", file=sys.stderr)
+        return _exit_code(stop)
+    writer.write(latest.image, job.output, {"interrupted_at": latest.step})
+    print(
+        f"artstyle: {_stop_word(stop)} at iteration {latest.step}/{latest.iterations}; "
+        f"wrote the current image to {job.output}",
+        file=sys.stderr,
+    )
+    return _exit_code(stop)
+
+
+# --------------------------------------------------------------------------- #
+# The main command
+# --------------------------------------------------------------------------- #
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -139,74 +490,38 @@ def _config(args: argparse.Namespace) -> Config:
     return config if config.seed is not None else config.replace(seed=secrets.randbelow(2**31))
 
 
-def _run(args: argparse.Namespace) -> int:
+def _job(args: argparse.Namespace) -> Job:
     config = _config(args)
-    check_output_path(args.output)
-    content = read_image(args.content)
-    styles = [read_image(path) for path in args.styles]
-    if args.style_masks and len(args.style_masks) != len(args.styles):
-        raise ConfigError(f"--style-masks: {len(args.style_masks)} masks for {len(args.styles)} style images")
-    style_masks = [read_image(path) for path in args.style_masks] if args.style_masks else None
-    content_mask = read_image(args.content_mask) if args.content_mask else None
-    inputs = _inputs(args)
-    stylizer = Stylizer(weights=config.weights, device=config.device)
-    consumer = _ProgressConsumer(args, config.iterations)
-    started = time.perf_counter()
-    try:
-        result = stylizer.run(
-            content, styles, config, progress=consumer, style_masks=style_masks, content_mask=content_mask
-        )
-    except KeyboardInterrupt:
-        consumer.close()
-        return _interrupted(args, consumer.latest, config, inputs, str(stylizer.device))
-    finally:
-        consumer.close()
-    save_image(result.image, args.output, result.metadata(inputs))
-    seconds = time.perf_counter() - started
-    _say(args, f"wrote {args.output} ({result.image.width}x{result.image.height}, seed {result.seed}, {seconds:.0f} s)")
-    return EXIT_OK
-
-
-def _interrupted(
-    args: argparse.Namespace, latest: Progress | None, config: Config, inputs: dict[str, Any], device: str
-) -> int:
-    if latest is None:
-        print("artstyle: interrupted before the first iteration; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    result = Result(tensor_to_image(latest.image), config, config.seed or 0, device)
-    metadata = result.metadata(inputs)
-    metadata["interrupted_at"] = latest.step
-    save_image(result.image, args.output, metadata)
-    print(
-        f"artstyle: interrupted at iteration {latest.step}/{latest.iterations}; "
-        f"wrote the current image to {args.output}",
-        file=sys.stderr,
+    init_file = None if config.init in ("content", "noise") else config.init
+    return Job(
+        content=args.content,
+        styles=list(args.styles),
+        output=args.output,
+        config=config,
+        quiet=args.quiet,
+        save_every=args.save_every,
+        bit_depth=args.bit_depth,
+        jpeg_quality=args.jpeg_quality,
+        overwrite=not args.no_clobber,
+        init_file=init_file,
+        style_masks=list(args.style_masks) if args.style_masks else None,
+        content_mask=args.content_mask,
     )
-    return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["reproduce"]:
+        from artstyle.reproduce import main as reproduce
+
+        return reproduce(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    try:
-        return _run(args)
-    except ConfigError as exc:
-        print(f"artstyle: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ArtstyleError as exc:
-        print(f"artstyle: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("artstyle: interrupted; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except OSError as exc:  # a file vanished or became unreadable mid-run
-        name = f" '{exc.filename}'" if exc.filename else ""
-        print(f"artstyle: error:{name} {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
+    return guarded(lambda signals: execute(_job(args), signals), args.max_pixels)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,9 @@ class Config:
     weights: str = _option(
         "bundled", "VGG19 weights: bundled, torchvision, or a FILE (torchvision: or caffe: prefix)", "SOURCE"
     )
+    deterministic: bool = _option(
+        False, "use only deterministic algorithms: bit-identical results for the same inputs, options, seed and machine"
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
@@ -180,6 +183,7 @@ class Config:
         set_(self, "device", _choice(self.device, "--device", DEVICES))
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
+        set_(self, "deterministic", _boolean(self.deterministic, "--deterministic"))
 
     def _check_perceptual_options(self) -> None:
         set_ = object.__setattr__

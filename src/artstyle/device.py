@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -28,3 +29,19 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """With ``enabled``, make PyTorch use only deterministic algorithms from now on.
+
+    Covers cuDNN and cuBLAS too (``CUBLAS_WORKSPACE_CONFIG`` is set when it is not
+    already). This is process-wide and stays on; nothing is changed when ``enabled``
+    is False. An operation without a deterministic implementation runs anyway, with
+    a warning (PyTorch's ``warn_only``).
+    """
+    if not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False

@@ -38,3 +38,14 @@ class WeightsError(ArtstyleError):
 
 class DeviceError(ArtstyleError):
     """The requested compute device is not available."""
+
+
+class ReproduceError(ArtstyleError):
+    """An image cannot be reproduced: no or unusable metadata, or its input files are missing or changed."""
+
+
+class ArtstyleWarning(UserWarning):
+    """Something was handled but the user should know (an ignored colour profile, an upscaled tiny image).
+
+    Issued with :func:`warnings.warn`; the CLI prints each as one ``artstyle: warning:`` line.
+    """

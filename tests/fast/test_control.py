@@ -105,7 +105,9 @@ def test_optimize_stages_counts_steps_over_all_scales(shallow_vgg: VGG19Features
     result = optimize_stages(stages, objective_for, content, callback=seen.append)
     assert [p.step for p in seen] == list(range(1, 13))
     assert {p.iterations for p in seen} == {12}
-    assert [p.scale for p in seen] == [1] * stages[0].iterations + [2] * stages[1].iterations + [3] * stages[2].iterations
+    assert [p.scale for p in seen] == [1] * stages[0].iterations + [2] * stages[1].iterations + [3] * stages[
+        2
+    ].iterations
     assert {p.scales for p in seen} == {3}
     assert [tuple(p.image.shape[2:]) for p in seen][-1] == (32, 48)
     assert tuple(seen[0].image.shape[2:]) == (8, 12)
