@@ -27,7 +27,7 @@ from artstyle import __version__
 from artstyle.color import luminance, match_color, match_luminance, recombine
 from artstyle.config import Config
 from artstyle.device import resolve_device, set_deterministic, set_seed
-from artstyle.engine import Objective, ProgressCallback, Stage, optimize_stages, plan_stages
+from artstyle.engine import Objective, ProgressCallback, Stage, optimize_stages, plan_stages, resize_image
 from artstyle.errors import ArtstyleWarning, ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.features.vgg import min_image_side
@@ -174,6 +174,12 @@ class Stylizer:
         def render_for(index: int, stage: Stage) -> Callable[[torch.Tensor], torch.Tensor]:
             return prepared[index].render
 
+        def detail_for(index: int, stage: Stage) -> torch.Tensor:
+            # The content's detail between the previous scale and this one (a Laplacian level).
+            content, coarser = prepared[index].content, stages[index - 1]
+            blurred = resize_image(resize_image(content, coarser.height, coarser.width), stage.height, stage.width)
+            return content - blurred
+
         image = optimize_stages(
             stages,
             objective_for,
@@ -182,6 +188,7 @@ class Stylizer:
             learning_rate=config.lr,
             callback=progress,
             render_for=render_for,
+            detail_for=detail_for,
         )
         picture = prepared[-1].render(image).detach().cpu()
         return Result(tensor_to_image(picture), config, seed, str(self.device), picture)
@@ -269,7 +276,6 @@ class _Inputs:
             iterations=config.iterations,
             min_size=config.min_size,
             factor=config.scale_factor if config.pyramid else 1.0,
-            share=config.coarse_share,
             min_side=net.min_side,
         )
         for stage in stages:

@@ -136,11 +136,10 @@ class Config:
         "style layers, as NAME[:WEIGHT],...",
         "LAYERS",
     )
-    iterations: int = _option(200, "optimizer iterations in all, over all scales", "N")
-    pyramid: bool = _option(True, "optimise coarse to fine, from MIN_SIZE up to SIZE")
-    min_size: int = _option(128, "long side of the coarsest scale in pixels", "PX")
+    iterations: int = _option(100, "optimizer iterations at each scale", "N")
+    pyramid: bool = _option(True, "optimise coarse to fine, from about MIN_SIZE up to SIZE")
+    min_size: int = _option(256, "long side of the coarsest scale in pixels", "PX")
     scale_factor: float = _option(2.0, "ratio of the sizes of neighbouring scales (more than 1)", "X")
-    coarse_share: float = _option(2.0, "each scale gets COARSE_SHARE times the iterations of the next finer one", "X")
     style_loss: str = _option("gram", "style loss: Gram matrices, or feature mean and covariance", choices=STYLE_LOSSES)
     preserve_color: str = _option(
         "none", "keep the content's colours: luminance-only transfer, or style colours matched", choices=COLOR_MODES
@@ -190,7 +189,6 @@ class Config:
         set_(self, "pyramid", _boolean(self.pyramid, "--pyramid"))
         set_(self, "min_size", _integer(self.min_size, "--min-size", 1))
         set_(self, "scale_factor", _number(self.scale_factor, "--scale-factor", minimum=1.0, strict=True))
-        set_(self, "coarse_share", _number(self.coarse_share, "--coarse-share", strict=True))
         set_(self, "style_loss", _choice(self.style_loss, "--style-loss", STYLE_LOSSES))
         set_(self, "preserve_color", _choice(self.preserve_color, "--preserve-color", COLOR_MODES))
 

@@ -13,7 +13,6 @@ are consumers of :class:`Progress`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -278,21 +277,6 @@ def stage_sizes(height: int, width: int, *, min_size: int, factor: float, min_si
     return sizes[::-1]
 
 
-def split_iterations(total: int, scales: int, share: float) -> list[int]:
-    """``total`` iterations over ``scales`` scales, coarse to fine: each scale gets ``share``
-    times as many as the next finer one (so ``share > 1`` spends most at the coarse scales),
-    at least one each; scales that cannot get one are dropped from the coarse end."""
-    scales = max(1, min(scales, total))
-    raw = [share ** (scales - 1 - i) for i in range(scales)]
-    counts = [max(1, math.floor(total * r / sum(raw))) for r in raw]
-    counts[-1] += total - sum(counts)
-    while counts[-1] < 1:  # rounding took too much from the finest scale
-        i = max(range(scales - 1), key=lambda j: counts[j])
-        counts[i] -= 1
-        counts[-1] += 1
-    return counts
-
-
 def plan_stages(
     height: int,
     width: int,
@@ -300,15 +284,12 @@ def plan_stages(
     iterations: int,
     min_size: int,
     factor: float,
-    share: float,
     min_side: int = 1,
 ) -> list[Stage]:
     """The stages of a coarse-to-fine run over :func:`stage_sizes` (a single stage when
-    ``factor`` is 1), sharing ``iterations`` by :func:`split_iterations`."""
+    ``factor`` is 1), with ``iterations`` at each."""
     sizes = stage_sizes(height, width, min_size=min_size, factor=factor, min_side=min_side)
-    counts = split_iterations(iterations, len(sizes), share)
-    sizes = sizes[len(sizes) - len(counts) :]
-    return [Stage(h, w, n) for (h, w), n in zip(sizes, counts, strict=True)]
+    return [Stage(h, w, iterations) for h, w in sizes]
 
 
 def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -329,12 +310,16 @@ def optimize_stages(
     learning_rate: float = 1.0,
     callback: ProgressCallback | None = None,
     render_for: Callable[[int, Stage], Render] | None = None,
+    detail_for: Callable[[int, Stage], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Optimise coarse to fine: ``init`` is resized to the first stage, each result is
     upsampled to start the next, and ``objective_for(index, stage)`` builds that stage's
-    objective (targets re-computed at its size). Only the first stage has the Adam warm-up:
-    later ones start from a picture that is already stylized. Progress steps count over
-    all stages. Returns the image at the last stage's size.
+    objective (targets re-computed at its size). ``detail_for(index, stage)``, when given,
+    is added to the upsampled image of every later stage: the detail that upsampling
+    cannot restore (for example the content's own, as a Laplacian pyramid keeps it).
+    Only the first stage has the Adam warm-up: later ones start from a picture that is
+    already stylized. Progress steps count over all stages. Returns the image at the last
+    stage's size.
     """
     if not stages:
         raise ValueError("at least one stage is needed")
@@ -343,6 +328,8 @@ def optimize_stages(
     done = 0
     for index, stage in enumerate(stages):
         image = resize_image(image, stage.height, stage.width)
+        if index and detail_for is not None:
+            image = (image + detail_for(index, stage)).clamp(0, 1)
         objective = objective_for(index, stage)
         image = optimize(
             objective,

@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from artstyle import cli
 from artstyle.api import Stylizer, stylize
 from artstyle.color import rgb_to_yiq
-from artstyle.engine import Objective, Progress, Stage, optimize_stages, plan_stages, split_iterations, stage_sizes
+from artstyle.engine import Objective, Progress, Stage, optimize_stages, plan_stages, stage_sizes
 from artstyle.errors import ConfigError
 from artstyle.features.vgg import VGG19Features
 from artstyle.imageio import image_to_tensor, read_metadata
@@ -43,28 +41,10 @@ def test_stage_sizes_from_coarse_to_fine() -> None:
     assert stage_sizes(64, 512, min_size=128, factor=2, min_side=20) == [(32, 256), (64, 512)]
 
 
-@given(
-    total=st.integers(1, 500),
-    scales=st.integers(1, 6),
-    share=st.floats(0.25, 4.0),
-)
-@settings(max_examples=200, deadline=None)
-def test_split_iterations_spends_exactly_the_total(total: int, scales: int, share: float) -> None:
-    counts = split_iterations(total, scales, share)
-    assert sum(counts) == total
-    assert all(c >= 1 for c in counts)
-    assert len(counts) == min(scales, total)
-
-
-def test_split_iterations_favours_coarse_scales_by_the_share() -> None:
-    assert split_iterations(70, 3, 2.0) == [40, 20, 10]
-    assert split_iterations(9, 3, 1.0) == [3, 3, 3]
-    assert split_iterations(2, 3, 2.0) == [1, 1]  # the coarsest scale is dropped
-
-
-def test_plan_stages_drops_coarse_scales_without_iterations() -> None:
-    stages = plan_stages(384, 512, iterations=2, min_size=128, factor=2, share=2)
-    assert stages == [Stage(192, 256, 1), Stage(384, 512, 1)]
+def test_plan_stages_gives_every_scale_the_iterations() -> None:
+    stages = plan_stages(384, 512, iterations=5, min_size=128, factor=2)
+    assert stages == [Stage(96, 128, 5), Stage(192, 256, 5), Stage(384, 512, 5)]
+    assert plan_stages(384, 512, iterations=5, min_size=128, factor=1) == [Stage(384, 512, 5)]
 
 
 # --------------------------------------------------------------------------- #
@@ -94,7 +74,7 @@ def objective(
 def test_optimize_stages_counts_steps_over_all_scales(shallow_vgg: VGG19Features) -> None:
     content = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(1))
     style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    stages = plan_stages(32, 48, iterations=12, min_size=12, factor=2, share=2)
+    stages = plan_stages(32, 48, iterations=4, min_size=12, factor=2)
     assert [(s.height, s.width) for s in stages] == [(8, 12), (16, 24), (32, 48)]
     seen: list[Progress] = []
 
@@ -104,7 +84,7 @@ def test_optimize_stages_counts_steps_over_all_scales(shallow_vgg: VGG19Features
 
     result = optimize_stages(stages, objective_for, content, callback=seen.append)
     assert [p.step for p in seen] == list(range(1, 13))
-    assert {p.iterations for p in seen} == {12}
+    assert {p.iterations for p in seen} == {12}  # counted over all three scales
     assert [p.scale for p in seen] == [1] * stages[0].iterations + [2] * stages[1].iterations + [3] * stages[
         2
     ].iterations
@@ -223,7 +203,7 @@ def test_everything_combines_at_a_tiny_size(fake_bundled: FakeBundled) -> None:
                 style_loss=loss,
                 size=64,
                 min_size=32,
-                iterations=6,
+                iterations=3,
                 style_size=48,
                 progress=seen.append,
                 **FAST,
@@ -334,7 +314,7 @@ def test_cli_bad_control_input_is_one_line(
 def test_a_stylizer_runs_the_pyramid_by_default(fake_bundled: FakeBundled) -> None:
     seen: list[Progress] = []
     Stylizer().stylize(
-        smooth_rgb(64, 48), random_rgb(40, 40), size=64, min_size=16, iterations=7, progress=seen.append, **FAST
+        smooth_rgb(64, 48), random_rgb(40, 40), size=64, min_size=16, iterations=2, progress=seen.append, **FAST
     )
-    assert [p.scale for p in seen] == [1, 1, 1, 1, 2, 2, 3]
-    assert [tuple(p.image.shape[2:]) for p in seen][::3] == [(12, 16), (12, 16), (48, 64)]
+    assert [p.scale for p in seen] == [1, 1, 2, 2, 3, 3]
+    assert [tuple(p.image.shape[2:]) for p in seen][::2] == [(12, 16), (24, 32), (48, 64)]
