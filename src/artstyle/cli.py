@@ -165,6 +165,11 @@ def _interrupted(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["serve"]:
+        from artstyle.web import serve_main
+
+        return serve_main(words[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
