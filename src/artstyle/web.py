@@ -187,8 +187,8 @@ class Control:
 
 
 CONTROLS: tuple[Control, ...] = (
-    Control("size", "Size (px)", "slider", "long side of the picture", 64, None, 32, limit="max_size"),
-    Control("iterations", "Iterations", "slider", "Stop whenever it looks right", 10, None, 10, "max_iterations"),
+    Control("size", "Size (px)", "slider", "long side of the picture", 64, None, 1, limit="max_size"),
+    Control("iterations", "Iterations", "slider", "Stop whenever it looks right", 1, None, 1, "max_iterations"),
     Control("style_weight", "Style weight", "number", "more: more painting", 0),
     Control("content_weight", "Content weight", "number", "more: more photo", 0),
     Control("tv_weight", "Smoothness weight", "number", "total-variation loss; more: smoother", 0),
