@@ -96,8 +96,9 @@ def _megabytes(count: float) -> str:
 def limits_text(limits: Limits) -> str:
     """The caps, as the page states them."""
     return (
-        f"Uploads: up to {_megabytes(limits.max_upload_bytes)} and {_megapixels(limits.max_pixels)} per image, "
-        f"{limits.max_styles} style images; pictures up to {limits.max_size} px and {limits.max_iterations} iterations."
+        f"On this server: images up to {_megabytes(limits.max_upload_bytes)} and {_megapixels(limits.max_pixels)}, "
+        f"at most {limits.max_styles} paintings at once, pictures up to {limits.max_size} px "
+        f"and {limits.max_iterations} iterations."
     )
 
 
@@ -189,14 +190,16 @@ class Control:
 CONTROLS: tuple[Control, ...] = (
     Control("size", "Size (px)", "slider", "long side of the picture", 64, None, 1, limit="max_size"),
     Control("iterations", "Iterations", "slider", "Stop whenever it looks right", 1, None, 1, "max_iterations"),
+    Control("style_scale", "Style scale", "slider", "size of the brush strokes", 0.25, 2.0, 0.05),
+    # A text box: Gradio's number box sends 0 when left empty, and empty must mean "a fresh seed".
+    Control("seed", "Seed", "text", "blank: a fresh one, recorded in the download", placeholder="random"),
     Control("style_weight", "Style weight", "number", "more: more painting", 0),
     Control("content_weight", "Content weight", "number", "more: more photo", 0),
     Control("tv_weight", "Smoothness weight", "number", "total-variation loss; more: smoother", 0),
-    Control("style_scale", "Style scale", "slider", "size of the brush strokes", 0.25, 2.0, 0.05),
     Control("style_weights", "Style blend", "text", "one weight per style image", placeholder="equal, or e.g. 3 1"),
-    # A text box: Gradio's number box sends 0 when left empty, and empty must mean "a fresh seed".
-    Control("seed", "Seed", "text", "blank: a fresh one, recorded in the download", placeholder="random"),
 )
+#: How many options share a row on the page.
+CONTROLS_PER_ROW = 4
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
 _LABELS = {flag(control.name): control.label for control in CONTROLS}
@@ -536,7 +539,11 @@ def status_html(update: Update | None) -> str:
 # --------------------------------------------------------------------------- #
 
 _CSS = """
-.artstyle-status progress { width: 100%; height: 1.1em; }
+.artstyle-status progress { width: 100%; height: 0.9em; appearance: none; border: none; border-radius: 4px;
+  overflow: hidden; background: var(--neutral-200, #e5e7eb); }
+.artstyle-status progress::-webkit-progress-bar { background: var(--neutral-200, #e5e7eb); }
+.artstyle-status progress::-webkit-progress-value { background: var(--color-accent, #f97316); }
+.artstyle-status progress::-moz-progress-bar { background: var(--color-accent, #f97316); }
 .artstyle-status[data-state="failed"] .artstyle-message { color: #b91c1c; font-weight: 600; }
 .artstyle-losses { font-family: monospace; font-size: 0.9em; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
@@ -642,8 +649,12 @@ def _layout(gr: Any, limits: Limits, examples: tuple[list[str], list[str]]) -> _
                 start = gr.Button("Start", variant="primary", elem_id="start")
                 stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="stop")
             download = gr.DownloadButton("Download PNG (with its parameters)", visible=False, elem_id="download")
-    with gr.Accordion("Options", open=True), gr.Row():
-        controls = {c.name: _make_control(gr, c, limits) for c in CONTROLS}
+    controls: dict[str, Any] = {}
+    with gr.Accordion("Options", open=True):
+        for first in range(0, len(CONTROLS), CONTROLS_PER_ROW):
+            with gr.Row():
+                for control in CONTROLS[first : first + CONTROLS_PER_ROW]:
+                    controls[control.name] = _make_control(gr, control, limits)
     return _Page(job_id, content, styles, controls, preview, status, start, stop, download)
 
 

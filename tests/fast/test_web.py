@@ -332,7 +332,7 @@ def test_every_control_is_a_config_option_with_its_default() -> None:
 def test_limits_must_be_positive_whole_numbers() -> None:
     with pytest.raises(ConfigError, match="max_size"):
         Limits(max_size=0)
-    assert "25 MB and 50 MP per image" in web.limits_text(Limits())
+    assert "images up to 25 MB and 50 MP, at most 4 paintings" in web.limits_text(Limits())
 
 
 # --------------------------------------------------------------------------- #
