@@ -860,8 +860,13 @@ def _serve(host: str, port: int, stylizer: Stylizer, limits: Limits) -> int:
                 run_history=False,
                 css=_CSS,
             )
-        except OSError as exc:
-            print(f"artstyle serve: error: cannot listen on {host}:{port} ({exc}); try another --port", file=sys.stderr)
+        except OSError:  # Gradio's message names its own settings, not ours
+            where = f"{host}:{port}"
+            print(
+                f"artstyle serve: error: cannot listen on {where} (the port is taken, or the address is not this "
+                "machine's); try another --port or --host",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         shown = f"[{host}]" if ":" in host else host
         print(f"artstyle serve: the page is at http://{shown}:{port}/ (Ctrl-C stops the server)", flush=True)

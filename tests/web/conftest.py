@@ -37,4 +37,4 @@ def server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     cache = tmp_path_factory.getbasetemp() / "cache"
     running = Server("--max-upload-mb", "2", "--max-megapixels", "2", env={"ARTSTYLE_CACHE_DIR": str(cache)})
     yield running
-    running.stop()
+    assert running.stop() == 130  # Ctrl-C, as a user stops it

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from artstyle import web
@@ -31,3 +33,23 @@ def test_the_core_never_imports_gradio() -> None:
     code = "import sys, artstyle, artstyle.cli, artstyle.web; assert 'gradio' not in sys.modules, 'gradio imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
+
+
+def test_serve_on_a_taken_port_fails_in_one_line_and_leaves_no_files(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = web._serve("127.0.0.1", port, Stylizer(device="cpu"), web.Limits())
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"artstyle serve: error: cannot listen on 127.0.0.1:{port} (the port is taken, or the address is not "
+        "this machine's); try another --port or --host\n"
+    )
+    private = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert private.name.startswith("artstyle-serve-") and not private.exists()
