@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="artstyle",
         description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
-        "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it.",
+        "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it; "
+        "'artstyle serve' starts the web page (needs the [web] extra).",
     )
     parser.add_argument("content", help="the content image (a photo)")
     parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")
@@ -516,6 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from artstyle.reproduce import main as reproduce
 
         return reproduce(arguments[1:])
+    if arguments[:1] == ["serve"]:
+        from artstyle.web import serve_main
+
+        return serve_main(arguments[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(arguments)
