@@ -48,10 +48,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from PIL import Image, UnidentifiedImageError
 
 from artstyle.api import Result, Stylizer, make_config
+from artstyle.color import COLOR_MODES
 from artstyle.config import Config, flag
 from artstyle.engine import Progress
 from artstyle.errors import ArtstyleError, ConfigError, ImageReadError
 from artstyle.imageio import as_image, resize_long_side, save_image, tensor_to_image
+from artstyle.losses import STYLE_LOSSES
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -197,6 +199,15 @@ CONTROLS: tuple[Control, ...] = (
     Control("content_weight", "Content weight", "number", "more: more photo", 0),
     Control("tv_weight", "Smoothness weight", "number", "total-variation loss; more: smoother", 0),
     Control("style_weights", "Style blend", "text", "one weight per style image", placeholder="equal, or e.g. 3 1"),
+    Control(
+        "preserve_color",
+        "Keep the photo's colours",
+        "radio",
+        "luminance: style in brightness only; histogram: painting recoloured",
+        choices=COLOR_MODES,
+    ),
+    Control("style_loss", "Style loss", "radio", "gram: Gatys; meancov: mean and covariance", choices=STYLE_LOSSES),
+    Control("pyramid", "Coarse to fine", "radio", "start small and grow to the full size", choices=("on", "off")),
 )
 #: How many options share a row on the page.
 CONTROLS_PER_ROW = 4
@@ -576,6 +587,8 @@ def _make_control(gr: Any, control: Control, limits: Limits) -> Any:
     if control.widget == "number":
         return gr.Number(value=value, minimum=control.minimum, placeholder=control.placeholder, **common)
     if control.widget == "radio":
+        if isinstance(value, bool):  # on/off switches (Config accepts both spellings)
+            value = "on" if value else "off"
         return gr.Radio(choices=list(control.choices), value=value, **common)
     if control.widget == "text":
         return gr.Textbox(value="" if value is None else str(value), placeholder=control.placeholder, **common)

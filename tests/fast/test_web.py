@@ -214,6 +214,13 @@ def test_blank_options_take_the_defaults_and_a_fresh_seed_is_fixed(uploads: Path
     assert config.seed is not None and config.weights == "bundled" and config.device == "cpu"
 
 
+def test_the_perceptual_controls_pass_through(uploads: Path) -> None:
+    values = {"preserve_color": "luminance", "style_loss": "meancov", "pyramid": "off"}
+    config = make_studio(uploads).config(values, styles=1)
+    assert (config.preserve_color, config.style_loss, config.pyramid) == ("luminance", "meancov", False)
+    assert make_studio(uploads).config({"pyramid": "on"}, styles=1).pyramid is True
+
+
 @pytest.mark.parametrize(
     ("values", "styles", "message"),
     [
