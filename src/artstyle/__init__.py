@@ -14,8 +14,10 @@ from artstyle.engine import Progress
 from artstyle.errors import (
     ArtstyleError,
     ArtstyleWarning,
+    CheckpointError,
     ConfigError,
     DeviceError,
+    DivergedError,
     ImageReadError,
     ImageTooSmallError,
     ImageWriteError,
@@ -27,9 +29,11 @@ from artstyle.errors import (
 __all__ = [
     "ArtstyleError",
     "ArtstyleWarning",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "DeviceError",
+    "DivergedError",
     "ImageReadError",
     "ImageTooSmallError",
     "ImageWriteError",

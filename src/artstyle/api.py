@@ -27,7 +27,16 @@ from artstyle import __version__
 from artstyle.color import luminance, match_color, match_luminance, recombine
 from artstyle.config import Config
 from artstyle.device import resolve_device, set_deterministic, set_seed
-from artstyle.engine import Objective, ProgressCallback, Stage, optimize_stages, plan_stages, resize_image
+from artstyle.engine import (
+    Objective,
+    ProgressCallback,
+    RunState,
+    Stage,
+    StateCallback,
+    optimize_stages,
+    plan_stages,
+    resize_image,
+)
 from artstyle.errors import ArtstyleWarning, ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.features.vgg import min_image_side
@@ -141,8 +150,18 @@ class Stylizer:
         progress: ProgressCallback | None = None,
         style_masks: Sequence[ImageLike] | None = None,
         content_mask: ImageLike | None = None,
+        checkpoint: StateCallback | None = None,
+        checkpoint_every: int = 0,
+        resume: RunState | None = None,
     ) -> Result:
-        """Like :meth:`stylize`, with a :class:`Config`, returning a :class:`Result`."""
+        """Like :meth:`stylize`, with a :class:`Config`, returning a :class:`Result`.
+
+        ``checkpoint`` receives a :class:`~artstyle.engine.RunState` after every
+        ``checkpoint_every``-th iteration; ``resume``, such a state from a run with the
+        same inputs and config, continues that run (see
+        :func:`~artstyle.engine.optimize_stages`). A run whose loss or image stops being
+        finite raises :class:`~artstyle.errors.DivergedError`.
+        """
         for name, made_with in (("weights", self.weights_spec), ("device", self.device_spec)):
             if getattr(config, name) != made_with:
                 raise ConfigError(f"--{name}: this Stylizer was made with {name}={made_with!r}")
@@ -189,6 +208,9 @@ class Stylizer:
             callback=progress,
             render_for=render_for,
             detail_for=detail_for,
+            resume=resume,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
         )
         picture = prepared[-1].render(image).detach().cpu()
         return Result(tensor_to_image(picture), config, seed, str(self.device), picture)

@@ -2,10 +2,13 @@
 
 The only place that prints, shows progress and chooses exit codes:
 0 success, 1 a run that failed (unreadable or unusable input or output file,
-weights, device, disk, out of memory), 2 a bad command line or option value,
-130 interrupted by Ctrl-C and 143 stopped by SIGTERM (in both cases the current
-image is written to the output first). ``artstyle reproduce OUTPUT`` re-runs a
-picture from the parameters embedded in it (see :mod:`artstyle.reproduce`).
+weights, device, disk, out of memory, a diverging optimisation, a missing or
+mismatching checkpoint), 2 a bad command line or option value, 130 interrupted by
+Ctrl-C and 143 stopped by SIGTERM (in both cases the current image is written to the
+output first). ``--checkpoint-every N`` keeps the run's state in ``OUTPUT.ckpt`` and
+``--resume`` continues from it (see :mod:`artstyle.checkpoint`). ``artstyle reproduce
+OUTPUT`` re-runs a picture from the parameters embedded in it (see
+:mod:`artstyle.reproduce`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import secrets
 import signal
 import sys
@@ -30,9 +34,10 @@ from tqdm import tqdm
 
 from artstyle import __version__
 from artstyle.api import Result, Stylizer
+from artstyle.checkpoint import checkpoint_path, fingerprint, read_checkpoint, save_checkpoint
 from artstyle.config import Config, LayerWeights, flag, format_layers
-from artstyle.engine import Progress
-from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError
+from artstyle.engine import Progress, RunState
+from artstyle.errors import ArtstyleError, ArtstyleWarning, CheckpointError, ConfigError, DivergedError
 from artstyle.imageio import (
     DEFAULT_MAX_PIXELS,
     check_bit_depth,
@@ -83,6 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="also save the image every N iterations, beside the output",
+    )
+    runs = parser.add_argument_group("interrupted and failed runs")
+    runs.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the run's state in OUTPUT.ckpt every N iterations (removed when the run succeeds)",
+    )
+    runs.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run whose checkpoint is OUTPUT.ckpt (same inputs and options)",
+    )
+    runs.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="when a run diverges or runs out of memory, write its last good image to the output",
     )
     parser.add_argument(
         "--style-masks",
@@ -287,6 +310,9 @@ class Job:
     stop_key: str = "interrupted_at"
     #: The ``inputs`` metadata to record instead of describing the files anew.
     recorded_inputs: dict[str, Any] | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    keep_partial: bool = False
 
     def intermediate(self, step: int) -> Path:
         output = Path(self.output)
@@ -325,11 +351,12 @@ class _Stop(BaseException):
 class _ProgressConsumer:
     """Shows a progress bar, saves intermediate images, and keeps the latest image."""
 
-    def __init__(self, job: Job, writer: _Writer, signals: Signals) -> None:
+    def __init__(self, job: Job, writer: _Writer, signals: Signals, initial: int = 0) -> None:
         self.job, self.writer, self.signals = job, writer, signals
         self.latest: Progress | None = None
         self.bar = tqdm(
             total=job.stop_at or job.config.iterations,
+            initial=initial,
             disable=job.quiet,
             unit="it",
             dynamic_ncols=True,
@@ -338,6 +365,8 @@ class _ProgressConsumer:
 
     def __call__(self, progress: Progress) -> None:
         self.latest = progress
+        if self.job.stop_at is None and self.bar.total != progress.iterations:
+            self.bar.total = progress.iterations  # over all scales of a coarse-to-fine run
         losses = progress.losses
         scale = f"scale {progress.scale}/{progress.scales} " if progress.scales > 1 else ""
         self.bar.set_postfix_str(
@@ -349,7 +378,7 @@ class _ProgressConsumer:
         every = self.job.save_every
         if every and progress.step % every == 0 and progress.step < progress.iterations:
             self.writer.write(progress.image, self.job.intermediate(progress.step), {"step": progress.step})
-            self.signals.raise_pending()
+        self.signals.raise_pending()  # a signal that came while a file was written
 
     def close(self) -> None:
         self.bar.close()
@@ -388,6 +417,64 @@ class _Writer:
             )
 
 
+class _Checkpoints:
+    """The run's checkpoint file: written every N iterations (shielded from signals),
+    read by ``--resume``, removed once the output of a run that used it is written."""
+
+    def __init__(self, job: Job, signals: Signals) -> None:
+        self.job, self.signals = job, signals
+        self.path = checkpoint_path(job.output)
+        self.expected: dict[str, Any] = {}
+        self.step: int | None = None  # the iteration the file on disk holds
+
+    def check(self) -> None:
+        """Before any work: an earlier run's checkpoint is not replaced unnoticed."""
+        if not self.job.checkpoint_every or self.job.resume or not os.path.lexists(self.path):
+            return
+        if not self.job.overwrite:
+            raise CheckpointError(f"cannot write the checkpoint '{self.path}': the file already exists (--no-clobber)")
+        warnings.warn(
+            f"'{self.path}' holds an earlier run and will be replaced (--resume continues that run instead)",
+            ArtstyleWarning,
+            stacklevel=2,
+        )
+
+    def load(self, inputs: dict[str, Any]) -> RunState | None:
+        """The state to resume from (with ``--resume``), checked against this run; the
+        checkpoint's seed is taken when none was given."""
+        job = self.job
+        saved = read_checkpoint(self.path) if job.resume else None
+        if saved is not None and job.config.seed is None and saved.seed is not None:
+            job.config = job.config.replace(seed=saved.seed)
+        if job.config.seed is None:  # only when resuming from a checkpoint without one
+            job.config = job.config.replace(seed=secrets.randbelow(2**31))
+        self.expected = fingerprint(job.config, inputs)
+        if saved is None:
+            return None
+        saved.check(self.expected)
+        self.step = saved.state.step
+        return saved.state
+
+    def save(self, state: RunState) -> None:
+        with self.signals.shielded():
+            save_checkpoint(self.path, state, self.expected)
+        self.step = state.step
+
+    def remove(self) -> None:
+        if not (self.job.checkpoint_every or self.job.resume):
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            message = f"could not remove the checkpoint '{self.path}': {exc.strerror or exc}"
+            warnings.warn(message, ArtstyleWarning, stacklevel=2)
+
+    def hint(self) -> str:
+        return f"; --resume continues from iteration {self.step}" if self.step is not None else ""
+
+
 def _check_outputs(job: Job) -> None:
     check_output_path(job.output, bit_depth=job.bit_depth, overwrite=job.overwrite)
     if not job.overwrite and job.save_every:
@@ -417,6 +504,8 @@ def execute(job: Job, signals: Signals) -> int:
     check_bit_depth(job.bit_depth)
     check_jpeg_quality(job.jpeg_quality)
     _check_outputs(job)
+    checkpoints = _Checkpoints(job, signals)
+    checkpoints.check()
     content = read_image(job.content)
     styles = [read_image(path) for path in job.styles]
     if job.init_file is not None:
@@ -426,28 +515,42 @@ def execute(job: Job, signals: Signals) -> int:
     style_masks = [read_image(path) for path in job.style_masks] if job.style_masks else None
     content_mask = read_image(job.content_mask) if job.content_mask else None
     inputs = _inputs(job)
+    resume = checkpoints.load(inputs)
     stylizer = Stylizer(weights=job.config.weights, device=job.config.device)
     device = str(stylizer.device)
     seed = job.config.seed or 0
     writer = _Writer(job, signals, Result(content, job.config, seed, device), inputs)
-    consumer = _ProgressConsumer(job, writer, signals)
+    consumer = _ProgressConsumer(job, writer, signals, initial=resume.step if resume is not None else 0)
     started = time.perf_counter()
     try:
         result = stylizer.run(
-            content, styles, job.config, progress=consumer, style_masks=style_masks, content_mask=content_mask
+            content,
+            styles,
+            job.config,
+            progress=consumer,
+            style_masks=style_masks,
+            content_mask=content_mask,
+            checkpoint=checkpoints.save if job.checkpoint_every else None,
+            checkpoint_every=job.checkpoint_every,
+            resume=resume,
         )
     except (KeyboardInterrupt, Terminated, _Stop) as stop:
         consumer.close()
-        return _write_latest(job, writer, consumer.latest, stop)
+        return _write_latest(job, writer, consumer.latest, stop, checkpoints.hint())
+    except DivergedError as exc:
+        consumer.close()
+        return _diverged(job, writer, exc, checkpoints.hint())
     except (MemoryError, RuntimeError) as exc:
         if not _is_out_of_memory(exc):
             raise
         consumer.close()
-        _print_error(_out_of_memory(job, content.size, device))
+        message = _out_of_memory(job, content.size, device)
+        _print_error(message + _keep_partial(job, writer, consumer.latest) + checkpoints.hint())
         return EXIT_FAILED
     finally:
         consumer.close()
     writer.write(result, job.output)
+    checkpoints.remove()
     seconds = time.perf_counter() - started
     image = result.image
     _say(job, f"wrote {job.output} ({image.width}x{image.height}, seed {result.seed}, {seconds:.0f} s)")
@@ -459,22 +562,47 @@ def _say(job: Job, message: str) -> None:
         print(f"artstyle: {message}", file=sys.stderr)
 
 
-def _write_latest(job: Job, writer: _Writer, latest: Progress | None, stop: BaseException) -> int:
+def _write_latest(job: Job, writer: _Writer, latest: Progress | None, stop: BaseException, resumable: str = "") -> int:
     if isinstance(stop, _Stop):
         assert latest is not None
         writer.write(latest.image, job.output, {job.stop_key: latest.step})
         _say(job, f"wrote {job.output} (stopped at iteration {latest.step}, as the original)")
         return EXIT_OK
     if latest is None:
-        print(f"artstyle: {_stop_word(stop)} before the first iteration; nothing written", file=sys.stderr)
+        print(f"artstyle: {_stop_word(stop)} before the first iteration; nothing written{resumable}", file=sys.stderr)
         return _exit_code(stop)
     writer.write(latest.image, job.output, {"interrupted_at": latest.step})
     print(
         f"artstyle: {_stop_word(stop)} at iteration {latest.step}/{latest.iterations}; "
-        f"wrote the current image to {job.output}",
+        f"wrote the current image to {job.output}{resumable}",
         file=sys.stderr,
     )
     return _exit_code(stop)
+
+
+def _diverged(job: Job, writer: _Writer, exc: DivergedError, resumable: str) -> int:
+    """One line: what diverged, what to try, and what became of the output."""
+    message = str(exc)
+    if not job.keep_partial:
+        message += "; nothing written (--keep-partial writes the last good image)"
+    elif exc.image is None:
+        message += "; no iteration had finished, nothing written"
+    else:
+        last = exc.step - 1
+        writer.write(exc.image, job.output, {"interrupted_at": last, "diverged_at": exc.step})
+        message += f"; wrote the last good image (iteration {last}) to {job.output}"
+    _print_error(message + resumable)
+    return EXIT_FAILED
+
+
+def _keep_partial(job: Job, writer: _Writer, latest: Progress | None) -> str:
+    """With ``--keep-partial``, write the latest image of a run that failed; what to add to its message."""
+    if not job.keep_partial:
+        return ""
+    if latest is None:
+        return "; no iteration had finished, nothing written"
+    writer.write(latest.image, job.output, {"interrupted_at": latest.step})
+    return f"; wrote the last image (iteration {latest.step}) to {job.output}"
 
 
 # --------------------------------------------------------------------------- #
@@ -484,11 +612,15 @@ def _write_latest(job: Job, writer: _Writer, latest: Progress | None, stop: Base
 
 def _config(args: argparse.Namespace) -> Config:
     options = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
-    if args.save_every < 0:
-        raise ConfigError(f"--save-every: expected a whole number of at least 0, got {args.save_every}")
+    for name in ("save_every", "checkpoint_every"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"{flag(name)}: expected a whole number of at least 0, got {getattr(args, name)}")
     config = Config(**options)
-    # Fix the seed here so that even an interrupted run records the one it used.
-    return config if config.seed is not None else config.replace(seed=secrets.randbelow(2**31))
+    # Fix the seed here so that even an interrupted run records the one it used
+    # (a resumed run takes its checkpoint's when none is given).
+    if config.seed is not None or args.resume:
+        return config
+    return config.replace(seed=secrets.randbelow(2**31))
 
 
 def _job(args: argparse.Namespace) -> Job:
@@ -507,6 +639,9 @@ def _job(args: argparse.Namespace) -> Job:
         init_file=init_file,
         style_masks=list(args.style_masks) if args.style_masks else None,
         content_mask=args.content_mask,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        keep_partial=args.keep_partial,
     )
 
 

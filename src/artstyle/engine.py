@@ -6,21 +6,25 @@ Gatys et al. (2016) optimise the pixels of the generated image against
 Gatys et al. (2017): style per region (guided Gram matrices), a content mask, and a
 choice of style loss. :func:`optimize` runs L-BFGS or Adam on the image at one size;
 :func:`optimize_stages` runs it coarse to fine over a pyramid of sizes
-(:func:`plan_stages`). Both call back with a frozen :class:`Progress` after every step.
-Nothing here reads or writes files or prints: progress bars, previews and checkpoints
-are consumers of :class:`Progress`.
+(:func:`plan_stages`). Both call back with a frozen :class:`Progress` after every step,
+hand a :class:`RunState` to a checkpoint callback every N steps, continue from such a
+state exactly as if they had not stopped, and raise
+:class:`~artstyle.errors.DivergedError` when the loss, its gradient or the image stops
+being finite. Nothing here reads or writes files or prints: progress bars, previews and
+checkpoint files are consumers of :class:`Progress` and :class:`RunState`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from artstyle.errors import CheckpointError, DivergedError
 from artstyle.features.vgg import VGG19Features
 from artstyle.losses import ContentLoss, FeatureStats, StyleLoss, TVLoss, feature_stats, resize_mask
 
@@ -46,6 +50,30 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run needs to go on after iteration ``step`` exactly as if it had not stopped.
+
+    ``scale`` (1-based) is the scale that iteration belongs to; ``image`` is a detached
+    copy of the optimised tensor after it (before rendering: one channel for
+    luminance-only transfer), at that scale's size. ``optimizer`` names the optimizer
+    whose ``state_dict()`` is ``optimizer_state`` (``adam`` during L-BFGS's warm-up);
+    both are None after the last iteration of a scale, since the next scale starts a
+    fresh optimizer. The optimizer's tensors are its own, not copies: save or copy them
+    during the checkpoint call. Nothing random happens after the starting image is made,
+    so there is no random state to keep.
+    """
+
+    step: int
+    scale: int
+    image: torch.Tensor
+    optimizer: str | None = None
+    optimizer_state: dict[str, Any] | None = None
+
+
+StateCallback = Callable[[RunState], None]
 
 
 def as_rgb(image: torch.Tensor) -> torch.Tensor:
@@ -195,6 +223,54 @@ def make_optimizer(name: str, image: torch.Tensor, learning_rate: float) -> torc
 Render = Callable[[torch.Tensor], torch.Tensor]
 
 
+class _NonFinite(Exception):
+    """Raised inside the closure, before the optimizer can take a step from a bad value."""
+
+    def __init__(self, term: str, value: torch.Tensor) -> None:
+        super().__init__(term)
+        self.term, self.value = term, value
+
+
+_WEIGHT_FLAGS = {"content": "--content-weight", "style": "--style-weight", "tv": "--tv-weight"}
+
+
+def _subject(term: str, phase: str) -> str:
+    if term.startswith("style:"):
+        return f"the style loss at {term.partition(':')[2]}"
+    names = {"content": "the content loss", "style": "the style loss", "tv": "the total-variation loss"}
+    step = f"the {'L-BFGS' if phase == 'lbfgs' else 'Adam'} step"
+    names |= {"total": "the total loss", "gradient": "the gradient of the loss", "step": step}
+    return names[term]
+
+
+def _hints(term: str, *, fresh: bool, warmup: bool, optimizer: str, learning_rate: float) -> str:
+    """What to try: from a starting image no step is to blame, only the weights; during the
+    warm-up (a fixed step size) too; otherwise a smaller step first."""
+    weight = _WEIGHT_FLAGS.get(term.partition(":")[0])
+    weights = f"a smaller {weight}" if weight else "smaller --content-weight, --style-weight or --tv-weight"
+    if fresh or warmup:
+        return weights
+    hints = [f"a lower --learning-rate (now {learning_rate:g})"]
+    if optimizer == "lbfgs":
+        hints.append("--optimizer adam")
+    if term != "step":
+        hints.append(weights)
+    if len(hints) == 1:
+        return hints[0]
+    return f"{', '.join(hints[:-1])}{',' if len(hints) > 2 else ''} or {hints[-1]}"
+
+
+def _first_non_finite(parts: Mapping[str, torch.Tensor], total: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The first non-finite part of the objective, in its own order (the sums last)."""
+    for name, value in parts.items():
+        if name not in ("style", "total") and not bool(torch.isfinite(value).all()):
+            return name, value
+    for name in ("style", "total"):
+        if name in parts and not bool(torch.isfinite(parts[name]).all()):
+            return name, parts[name]
+    return "total", total
+
+
 def optimize(
     objective: Objective,
     init: torch.Tensor,
@@ -209,6 +285,9 @@ def optimize(
     total_iterations: int | None = None,
     scale: int = 1,
     scales: int = 1,
+    resume: RunState | None = None,
+    checkpoint: StateCallback | None = None,
+    checkpoint_every: int = 0,
 ) -> torch.Tensor:
     """Optimise an image from ``init`` and return it, (1, C, H, W) in [0, 1].
 
@@ -219,13 +298,25 @@ def optimize(
     ``total_iterations``, ``scale`` and ``scales`` place this run inside a multi-scale
     one. An exception raised by the callback (for example ``KeyboardInterrupt``) ends
     the run; the callback has already seen the last image.
+
+    After every iteration whose overall number is a multiple of ``checkpoint_every``
+    (except the run's last), ``checkpoint`` receives a :class:`RunState`, before
+    ``callback`` sees that iteration. ``resume``, such a state from an iteration of this
+    run's scale, continues from it instead of ``init`` (which is then ignored): image,
+    optimizer state and iteration count, so that the result is the one an uninterrupted
+    run gives.
+
+    A loss part, gradient or updated image that is not finite stops the run before that
+    iteration counts: :class:`~artstyle.errors.DivergedError` says what diverged and
+    what to try, and carries the last finite image (None if this call finished no
+    iteration).
     """
-    image = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
+    done, start = _starting_point(init, resume, first_step, iterations)
+    image = start.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
     adam_steps = min(LBFGS_WARMUP_STEPS, iterations - 1) if optimizer == "lbfgs" and warmup else 0
-    if adam_steps:
-        opt = make_optimizer("adam", image, LBFGS_WARMUP_LR)
-    else:
-        opt = make_optimizer(optimizer, image, learning_rate)
+    phase, opt = _optimizer_for(max(done, 1), adam_steps, optimizer, image, learning_rate)  # took iteration ``done``
+    if resume is not None:
+        _load_optimizer_state(opt, phase, resume)
     parts: dict[str, torch.Tensor] = {}
     show = render if render is not None else as_rgb
     total = total_iterations if total_iterations is not None else first_step + iterations - 1
@@ -235,21 +326,121 @@ def optimize(
         opt.zero_grad(set_to_none=True)
         result: tuple[torch.Tensor, dict[str, torch.Tensor]] = objective(image)
         loss, parts = result
+        _check_loss(loss, parts)
         loss.backward()  # type: ignore[no-untyped-call]
+        _check_gradient(image)
         return loss
 
-    for step in range(1, iterations + 1):
+    for step in range(done + 1, iterations + 1):
         if adam_steps and step == adam_steps + 1:
-            opt = make_optimizer(optimizer, image, learning_rate)
-        opt.step(cast(Callable[[], float], closure))
-        with torch.no_grad():
-            image.clamp_(0, 1)
+            phase, opt = _optimizer_for(step, adam_steps, optimizer, image, learning_rate)
+        try:
+            _take_step(opt, closure, image)
+        except _NonFinite as bad:
+            where = _Where(first_step + step - 1, total, scale, scales, fresh=step == 1, phase=phase)
+            raise _diverged(bad, where, optimizer, learning_rate, image, None if step == 1 else show) from None
+        overall = first_step + step - 1
+        if checkpoint is not None and checkpoint_every and overall % checkpoint_every == 0 and overall < total:
+            # After a scale's last iteration the next scale starts a fresh optimizer.
+            kept = (None, None) if step == iterations else (phase, opt.state_dict())
+            checkpoint(RunState(overall, scale, image.detach().clone(), *kept))
         if callback is not None:
             losses = {name: float(value.detach()) for name, value in parts.items()}
             with torch.no_grad():
                 shown = show(image.detach()).clone()
-            callback(Progress(first_step + step - 1, total, losses, shown, scale, scales))
+            callback(Progress(overall, total, losses, shown, scale, scales))
     return image.detach()
+
+
+def _starting_point(
+    init: torch.Tensor, resume: RunState | None, first_step: int, iterations: int
+) -> tuple[int, torch.Tensor]:
+    """The iterations of this scale already done, and the image to go on from."""
+    if resume is None:
+        return 0, init
+    done = resume.step - first_step + 1
+    if not 0 < done < iterations:
+        raise ValueError(f"iteration {resume.step} is not inside this scale's iterations")
+    return done, resume.image.to(device=init.device, dtype=init.dtype)
+
+
+def _optimizer_for(
+    step: int, adam_steps: int, optimizer: str, image: torch.Tensor, learning_rate: float
+) -> tuple[str, torch.optim.Optimizer]:
+    """The optimizer that takes iteration ``step``, and its name: Adam during the warm-up."""
+    if adam_steps and step <= adam_steps:
+        return "adam", make_optimizer("adam", image, LBFGS_WARMUP_LR)
+    return optimizer, make_optimizer(optimizer, image, learning_rate)
+
+
+def _check_loss(loss: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> None:
+    if not bool(torch.isfinite(loss)):
+        raise _NonFinite(*_first_non_finite(parts, loss))
+
+
+def _check_gradient(image: torch.Tensor) -> None:
+    if image.grad is not None and not bool(torch.isfinite(image.grad).all()):
+        raise _NonFinite("gradient", image.grad)
+
+
+def _take_step(opt: torch.optim.Optimizer, closure: Callable[[], torch.Tensor], image: torch.Tensor) -> None:
+    """One optimizer step, then the clamp to [0, 1]. A non-finite loss or gradient stops it
+    before the update (:class:`_NonFinite`); a non-finite update is undone, then reported."""
+    previous = image.detach().clone()
+    opt.step(cast(Callable[[], float], closure))
+    with torch.no_grad():
+        if not bool(torch.isfinite(image).all()):
+            bad = image.detach().clone()
+            image.copy_(previous)  # back to the last finite state
+            raise _NonFinite("step", bad)
+        image.clamp_(0, 1)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a run diverged: the overall iteration, the scale, and the optimizer in charge."""
+
+    step: int
+    total: int
+    scale: int
+    scales: int
+    fresh: bool  # the first iteration of its scale: the objective saw the starting image
+    phase: str
+
+
+def _diverged(
+    bad: _NonFinite, where: _Where, optimizer: str, learning_rate: float, image: torch.Tensor, show: Render | None
+) -> DivergedError:
+    """The error for a non-finite value, with the last finite image (``show(image)``, given
+    ``show`` when a previous iteration of this scale produced ``image``)."""
+    what = "NaN" if bool(torch.isnan(bad.value).any()) else "infinite"
+    warming = where.phase == "adam" and optimizer == "lbfgs"
+    hints = _hints(bad.term, fresh=where.fresh, warmup=warming, optimizer=optimizer, learning_rate=learning_rate)
+    scale = f" (scale {where.scale}/{where.scales})" if where.scales > 1 else ""
+    last = None
+    if show is not None:
+        with torch.no_grad():
+            last = show(image.detach()).clone()
+    return DivergedError(
+        f"the optimisation diverged at iteration {where.step}/{where.total}{scale}: "
+        f"{_subject(bad.term, where.phase)} became {what}; try {hints}",
+        step=where.step,
+        iterations=where.total,
+        term=bad.term,
+        image=last,
+    )
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, phase: str, resume: RunState) -> None:
+    if resume.optimizer != phase or resume.optimizer_state is None:
+        raise CheckpointError(
+            f"the checkpoint holds the state of {resume.optimizer or 'no optimizer'}, "
+            f"but iteration {resume.step} of this run was taken by {phase}"
+        )
+    try:
+        opt.load_state_dict(resume.optimizer_state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"the checkpoint's {phase} state does not fit this run ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -311,6 +502,9 @@ def optimize_stages(
     callback: ProgressCallback | None = None,
     render_for: Callable[[int, Stage], Render] | None = None,
     detail_for: Callable[[int, Stage], torch.Tensor] | None = None,
+    resume: RunState | None = None,
+    checkpoint: StateCallback | None = None,
+    checkpoint_every: int = 0,
 ) -> torch.Tensor:
     """Optimise coarse to fine: ``init`` is resized to the first stage, each result is
     upsampled to start the next, and ``objective_for(index, stage)`` builds that stage's
@@ -320,31 +514,87 @@ def optimize_stages(
     Only the first stage has the Adam warm-up: later ones start from a picture that is
     already stylized. Progress steps count over all stages. Returns the image at the last
     stage's size.
+
+    ``checkpoint`` and ``checkpoint_every`` are passed to :func:`optimize`; ``resume``,
+    a :class:`RunState` from a run with the same stages and inputs, continues it: in
+    the middle of its scale, or, after a scale's last iteration, with the next scale.
+    A state that does not fit the stages raises :class:`~artstyle.errors.CheckpointError`.
+    A :class:`~artstyle.errors.DivergedError` in the first iteration of a later scale
+    carries the previous scale's result as the last finite image.
     """
     if not stages:
         raise ValueError("at least one stage is needed")
     total = sum(stage.iterations for stage in stages)
     image = init
-    done = 0
-    for index, stage in enumerate(stages):
-        image = resize_image(image, stage.height, stage.width)
-        if index and detail_for is not None:
-            image = (image + detail_for(index, stage)).clamp(0, 1)
+    first, within = 0, None
+    if resume is not None:
+        _check_resume(stages, resume, init)
+        first = resume.scale - 1
+        image = resume.image.to(device=init.device, dtype=init.dtype)
+        if resume.step == sum(stage.iterations for stage in stages[: resume.scale]):
+            first += 1  # that scale is finished: the next one starts from its result
+        else:
+            within = resume
+    done = sum(stage.iterations for stage in stages[:first])
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        previous = image
+        if within is None:
+            image = resize_image(image, stage.height, stage.width)
+            if index and detail_for is not None:
+                image = (image + detail_for(index, stage)).clamp(0, 1)
         objective = objective_for(index, stage)
-        image = optimize(
-            objective,
-            image,
-            iterations=stage.iterations,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            callback=callback,
-            warmup=index == 0,
-            render=render_for(index, stage) if render_for is not None else None,
-            first_step=done + 1,
-            total_iterations=total,
-            scale=index + 1,
-            scales=len(stages),
-        )
+        try:
+            image = optimize(
+                objective,
+                image,
+                iterations=stage.iterations,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                callback=callback,
+                warmup=index == 0,
+                render=render_for(index, stage) if render_for is not None else None,
+                first_step=done + 1,
+                total_iterations=total,
+                scale=index + 1,
+                scales=len(stages),
+                resume=within,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+            )
+        except DivergedError as exc:
+            if exc.image is None and index:  # the previous scale's result is the last finite image
+                show = render_for(index - 1, stages[index - 1]) if render_for is not None else as_rgb
+                with torch.no_grad():
+                    exc.image = show(previous.detach()).clone()
+            raise
+        within = None
         done += stage.iterations
         del objective
     return image
+
+
+def _check_resume(stages: Sequence[Stage], resume: RunState, init: torch.Tensor) -> None:
+    """Refuse a state that is not from a run with these stages (CheckpointError)."""
+    total = sum(stage.iterations for stage in stages)
+    if not 1 <= resume.scale <= len(stages) or not 1 <= resume.step < total:
+        raise CheckpointError(
+            f"the checkpoint is of iteration {resume.step} at scale {resume.scale}, "
+            f"but this run has {total} iterations over {len(stages)} scales"
+        )
+    stage = stages[resume.scale - 1]
+    end = sum(s.iterations for s in stages[: resume.scale])
+    if not end - stage.iterations < resume.step <= end:
+        raise CheckpointError(
+            f"the checkpoint's iteration {resume.step} is not at scale {resume.scale} of this run "
+            f"(iterations {end - stage.iterations + 1} to {end})"
+        )
+    expected = (1, init.shape[1], stage.height, stage.width)
+    if tuple(resume.image.shape) != expected:
+        shape = "x".join(str(n) for n in resume.image.shape)
+        raise CheckpointError(
+            f"the checkpoint's image ({shape}) does not fit scale {resume.scale} of this run "
+            f"({'x'.join(str(n) for n in expected)})"
+        )
+    if resume.step < end and resume.optimizer_state is None:
+        raise CheckpointError(f"the checkpoint of iteration {resume.step} holds no optimizer state")

@@ -7,6 +7,11 @@ Every message is a complete sentence that names the file or option at fault.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 
 class ArtstyleError(Exception):
     """Base class of every error artstyle raises on purpose."""
@@ -42,6 +47,29 @@ class DeviceError(ArtstyleError):
 
 class ReproduceError(ArtstyleError):
     """An image cannot be reproduced: no or unusable metadata, or its input files are missing or changed."""
+
+
+class CheckpointError(ArtstyleError):
+    """A checkpoint to resume from is missing, unreadable, or from other inputs or options;
+    or a checkpoint cannot be written."""
+
+
+class DivergedError(ArtstyleError):
+    """The optimisation produced a non-finite loss, gradient or image (NaN or infinity).
+
+    The run stopped at iteration ``step`` (counted over all scales, of ``iterations``)
+    without taking it. ``term`` names what diverged: a part of the objective
+    (``content``, ``style:<layer>``, ``style``, ``tv``, ``total``), ``gradient`` or
+    ``step`` (the optimizer's update). ``image`` is the last finite image, the one
+    iteration ``step - 1`` produced, as (1, 3, H, W) RGB in [0, 1] at the size of its
+    scale; None when no iteration had finished.
+    """
+
+    def __init__(
+        self, message: str, *, step: int, iterations: int, term: str, image: torch.Tensor | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.iterations, self.term, self.image = step, iterations, term, image
 
 
 class ArtstyleWarning(UserWarning):

@@ -52,3 +52,26 @@ class FakeBundled:
     def __call__(self) -> VGGWeights:
         self.calls += 1
         return self.weights
+
+
+class Poisoned(torch.nn.Module):
+    """An objective whose part ``term`` becomes ``value`` (NaN by default) at its ``at``-th evaluation.
+
+    The optimizers evaluate the objective once per iteration (L-BFGS without line search
+    takes one evaluation per step), so ``at`` is the iteration of the scale that diverges.
+    """
+
+    def __init__(self, objective: torch.nn.Module, at: int, term: str = "style:relu1_1", value: float = float("nan")):
+        super().__init__()
+        self.inner, self.at, self.term, self.value = objective, at, term, value
+        self.calls = 0
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        self.calls += 1
+        total, parts = self.inner(image)
+        if self.calls == self.at:
+            parts = dict(parts)
+            bad = parts[self.term] + self.value
+            parts[self.term] = bad
+            total = total + bad
+        return total, parts

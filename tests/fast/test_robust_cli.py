@@ -25,7 +25,7 @@ import _icc
 import numpy as np
 import pytest
 import torch
-from _support import FakeBundled, random_rgb, smooth_rgb
+from _support import FakeBundled, Poisoned, random_rgb, smooth_rgb
 from PIL import Image
 
 from artstyle import __version__, api, cli, imageio
@@ -272,6 +272,37 @@ def real_cpu_allocation_failure(*args: Any, **kwargs: Any) -> torch.Tensor:
     return torch.empty(10**14)  # PyTorch's own "can't allocate memory" RuntimeError
 
 
+def out_of_memory_after(step: int) -> Callable[..., torch.Tensor]:
+    """The run runs out of memory once iteration ``step`` is done."""
+
+    def optimize_that_runs_out_later(*args: Any, callback: Any = None, **kwargs: Any) -> torch.Tensor:
+        def relay(progress: Progress) -> None:
+            callback(progress)
+            if progress.step == step:
+                raise torch.OutOfMemoryError("CUDA out of memory")
+
+        return optimize_stages(*args, callback=relay, **kwargs)
+
+    return optimize_that_runs_out_later
+
+
+def diverging(at: int) -> Callable[..., torch.Tensor]:
+    """The style loss at relu1_1 becomes NaN in iteration ``at``."""
+
+    def optimize_that_diverges(stages: Any, objective_for: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return optimize_stages(stages, lambda i, s: Poisoned(objective_for(i, s), at), *args, **kwargs)
+
+    return optimize_that_diverges
+
+
+def earlier_checkpoint(output: str, *extra: str) -> Build:
+    def build(s: Setup) -> list[str | Path]:
+        (s.tmp / f"{output}.ckpt").write_bytes(b"not a checkpoint")
+        return [s.files["content"], s.files["style"], "-o", s.tmp / output, *options(*extra)]
+
+    return build
+
+
 @dataclass
 class Case:
     name: str
@@ -362,6 +393,78 @@ CASES = [
     Case("out of memory (CUDA)", flags(), 1, OOM_MESSAGE, "untouched", out_of_memory(torch.OutOfMemoryError("x"))),
     Case("out of memory (CPU)", flags(), 1, OOM_MESSAGE, "untouched", real_cpu_allocation_failure),
     Case("MemoryError", flags(), 1, OOM_MESSAGE, "untouched", out_of_memory(MemoryError())),
+    Case(
+        "out of memory, --keep-partial",
+        flags("--keep-partial"),
+        1,
+        "(L-BFGS keeps 100 steps of history); wrote the last image (iteration 1) to {tmp}/out.png",
+        "written",
+        out_of_memory_after(1),
+    ),
+    Case(
+        "loss turns NaN",
+        flags(),
+        1,
+        "the optimisation diverged at iteration 2/2: the style loss at relu1_1 became NaN; try a lower "
+        "--learning-rate (now 1), --optimizer adam, or a smaller --style-weight; "
+        "nothing written (--keep-partial writes the last good image)",
+        "untouched",
+        diverging(2),
+    ),
+    Case(
+        "loss turns NaN, --keep-partial",
+        flags("--keep-partial"),
+        1,
+        "smaller --style-weight; wrote the last good image (iteration 1) to {tmp}/out.png",
+        "written",
+        diverging(2),
+    ),
+    Case(
+        "loss NaN at once, --keep-partial",
+        flags("--keep-partial"),
+        1,
+        "iteration 1/2: the style loss at relu1_1 became NaN; try a smaller --style-weight; "
+        "no iteration had finished, nothing written",
+        "untouched",
+        diverging(1),
+    ),
+    # Checkpoints
+    Case(
+        "--resume without a checkpoint",
+        flags("--resume"),
+        1,
+        "--resume: there is no checkpoint '{tmp}/out.png.ckpt' to resume from (a run writes one with --checkpoint",
+        "untouched",
+    ),
+    Case(
+        "--checkpoint-every -1",
+        flags("--checkpoint-every", "-1"),
+        2,
+        "--checkpoint-every: expected a whole number of at least 0, got -1",
+        "untouched",
+    ),
+    Case(
+        "--resume from a corrupt checkpoint",
+        earlier_checkpoint("out.png", "--resume"),
+        1,
+        "'{tmp}/out.png.ckpt' is not a readable artstyle checkpoint (truncated or corrupt)",
+        "untouched",
+    ),
+    Case(
+        "an earlier checkpoint is replaced",
+        earlier_checkpoint("out.png", "--checkpoint-every", "1"),
+        0,
+        "artstyle: warning: '{tmp}/out.png.ckpt' holds an earlier run and will be replaced "
+        "(--resume continues that run instead)",
+        "written",
+    ),
+    Case(
+        "--no-clobber and an earlier checkpoint",
+        earlier_checkpoint("new.png", "--checkpoint-every", "1", "--no-clobber"),
+        1,
+        "cannot write the checkpoint '{tmp}/new.png.ckpt': the file already exists (--no-clobber)",
+        "untouched",
+    ),
     # artstyle reproduce
     Case("reproduce: no metadata", reproduce_plain_image, 1, "no artstyle parameters found", "untouched"),
     Case("reproduce onto the original", reproduce_onto_the_original, 2, "add --overwrite to replace it", "untouched"),
