@@ -15,6 +15,7 @@ the defaults shown in the README.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -99,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = time.perf_counter() - started
                 ours.save(saved)
             mine = evaluator.score(ours)
+            took = "saved" if math.isnan(seconds) else f"{seconds:>5.0f}s"
             better = mine.content <= theirs.content and mine.style <= theirs.style
             ok &= better
             print(
                 f"{style_name:<14}{row:<10}{mine.content:>15.4g}{theirs.content:>14.4g}{mine.style:>13.4g}"
-                f"{theirs.style:>12.4g}  {seconds:>5.0f}s  {'at least as good' if better else 'WORSE'}",
+                f"{theirs.style:>12.4g}  {took}  {'at least as good' if better else 'WORSE'}",
                 flush=True,
             )
             if row == args.rows[0]:
