@@ -270,9 +270,9 @@ class _Inputs:
         names = [f"style image {i}" if len(style_list) > 1 else "style image" for i in range(1, len(style_list) + 1)]
         content_image = _fit(as_image(content, "content image"), config.size, "content image", config)
         style_images = [as_image(s, name) for s, name in zip(style_list, names, strict=True)]
-        full = config.style_size if config.style_size is not None else config.size * config.style_scale
+        full = max(1, round(_style_side_at_output(config)))
         for style, name in zip(style_images, names, strict=True):
-            _warn_if_tiny(style, _long_side_size(style, max(1, round(full))), name, config)
+            _warn_if_tiny(style, _long_side_size(style, full), name, config)
         several = len(style_list) > 1
         return cls(
             content_image,
@@ -285,8 +285,7 @@ class _Inputs:
 
     def style_long_side(self, config: Config, long_side: int) -> int:
         """The style images' long side at a scale whose long side is ``long_side``."""
-        full = config.style_size if config.style_size is not None else config.size * config.style_scale
-        return max(1, round(full * long_side / max(self.content.size)))
+        return max(1, round(_style_side_at_output(config) * long_side / max(self.content.size)))
 
     def plan(self, config: Config, net: VGG19Features) -> list[Stage]:
         """The scales of the run, with every size checked against the network before any work."""
@@ -324,6 +323,11 @@ class _Inputs:
             styles = [match_luminance(luminance(style), luma) for style in styles]
             return _Prepared(luma, styles, masks, content_mask, chroma=content)
         return _Prepared(content, styles, masks, content_mask, chroma=None)
+
+
+def _style_side_at_output(config: Config) -> float:
+    """The style images' long side at the output size: --style-size, else SIZE * STYLE_SCALE."""
+    return config.style_size if config.style_size is not None else config.size * config.style_scale
 
 
 def _long_side_size(image: Image.Image, long_side: int) -> tuple[int, int]:
