@@ -12,6 +12,12 @@ from artstyle.features.vgg import LAYERS
 from artstyle.features.weights import VGGWeights
 
 
+def features(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Seeded standard-normal features (or any tensor) of the given shape."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=generator, dtype=dtype)
+
+
 def random_rgb(width: int, height: int, seed: int = 0) -> Image.Image:
     """A random-noise RGB image."""
     rng = np.random.default_rng(seed)

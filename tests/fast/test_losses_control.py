@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _support import features
 
 from artstyle.losses import (
     ContentLoss,
@@ -18,11 +19,6 @@ from artstyle.losses import (
     resize_mask,
     style_loss,
 )
-
-
-def features(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=generator, dtype=dtype)
 
 
 def half_mask(h: int, w: int) -> torch.Tensor:
