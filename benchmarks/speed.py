@@ -1,97 +1,569 @@
-"""Speed benchmark: seconds per iteration, artstyle next to pastiche, in one invocation.
+"""Speed benchmark: artstyle's time per iteration, the machine's floor, time to quality, memory.
 
-For each size, both tools stylize the same content and style image with L-BFGS for the
-same number of iterations, one after the other (never in parallel: they would share the
-cores), and we report the mean per-iteration time of each (the first iterations,
-which include start-up, are left out) and the ratio. Then it times one default
-512-px ``artstyle`` run from process start to the written file.
+One invocation runs these sections one after the other (never in parallel: the tools
+would share the cores); ``--only`` picks some of them. The machine is always described.
 
-    python benchmarks/speed.py [--sizes 256 512] [--iterations 20] [--no-default-run]
+  floor    fp32 convolution throughput (GFLOP/s) on VGG19's 3x3 convolutions at
+           --floor-size, forward plus the input gradient (the weights are frozen, as
+           in style transfer); the convolution FLOPs of one iteration at each of
+           --sizes; the floor (FLOPs / best rate) in seconds per iteration. Also
+           one bf16 layer, with torch's word on native bf16 support.
+  periter  seconds per L-BFGS iteration, single scale, artstyle (in this process;
+           the Adam warm-up and the first L-BFGS steps left out) and ``python -m
+           pastiche`` (its own clock, 0.1 s resolution), at each of --sizes, with
+           the ratio pastiche/artstyle and artstyle/floor.
+  ttq      time to quality at --ttq-size on the Tuebingen photo: wall time, process
+           start included, until a run first scores no worse than
+           jcjohnson/neural-style's published result on both numbers of
+           evaluation.py, for artstyle's default run (or --config/--preset) and
+           pastiche's default run (stopped after --pastiche-budget seconds).
+  memory   peak resident memory of the ``artstyle`` command at each of
+           --memory-sizes (a few single-scale iterations), plus the L-BFGS history
+           a full default run adds, stated separately.
+
+    python benchmarks/speed.py [--only floor periter ttq memory] [--sizes 256 512 1024]
+        [--styles starry_night] [--config iterations=50 min_size=192] [--pastiche-budget 900]
+
+Smoke test (tiny, about a minute): --sizes 64 --iterations 16 --floor-size 64 --repeats 1
+--ttq-size 64 --styles the_scream --config iterations=5 --pastiche-budget 10 --memory-sizes 128
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import inspect
+import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
+from PIL import Image
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from artstyle import Stylizer
 from artstyle.api import make_config
-from artstyle.engine import Progress
+from artstyle.config import Config
+from artstyle.engine import LBFGS_WARMUP_STEPS, Progress, make_optimizer
+from artstyle.errors import ArtstyleError
+from artstyle.imageio import read_image, resize_long_side, tensor_to_image
+from evaluation import Evaluator
+from speedcalc import (
+    ConvShape,
+    CurvePoint,
+    conv_shapes,
+    distinct_shapes,
+    first_reached,
+    history_bytes,
+    iteration_flops,
+    pastiche_clock,
+    steady_seconds,
+    workspace_step,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTENT = ROOT / "examples" / "content" / "rocket.jpg"
-STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
-SKIP = 3  # leading iterations left out of the steady-state figure
+SECTIONS = ("floor", "periter", "ttq", "memory")
+STYLES = {"starry_night": "starry", "the_scream": "scream", "shipwreck": "shipwreck"}  # as in quality.py
+LBFGS_SKIP = 2  # L-BFGS steps left out after the Adam warm-up (optimizer set-up)
+PASTICHE_SKIP = 3  # pastiche's first readings include its start-up
+GIB = 1024**3
+MIB = 1024**2
 
 
-def _steady_step(stamps: list[float]) -> float:
-    """Mean time per step after the first SKIP steps (robust to a coarse clock)."""
-    steady = stamps[SKIP:]
-    return (steady[-1] - steady[0]) / (len(steady) - 1)
+@dataclass
+class Run:
+    """What the sections share: the options, the machine's best conv rate once measured."""
+
+    args: argparse.Namespace
+    stylizer: Stylizer = field(default_factory=Stylizer)
+    config: Config | None = None  # artstyle's options for the time-to-quality runs
+    best_rate: float | None = None  # FLOP/s
+    startup: float = 0.0  # seconds from process start to a loaded network
+
+    def dims(self, content: Path, long_side: int) -> tuple[int, int]:
+        """(height, width) of ``content`` resized as a run at ``long_side`` resizes it."""
+        with Image.open(content) as image:
+            width, height = resize_long_side(Image.new("L", image.size), long_side).size
+        return height, width
 
 
-def ours_per_iteration(size: int, iterations: int) -> float:
-    """Mean seconds per iteration of artstyle's L-BFGS run, in this process."""
+def run_command(command: Sequence[str], timeout: float | None = None) -> str:
+    """stdout of a command that must succeed; its stderr's last line otherwise."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"{' '.join(command[:3])} ... exited with {done.returncode}: {last}")
+    return done.stdout
+
+
+# --------------------------------------------------------------------------- #
+# Machine
+# --------------------------------------------------------------------------- #
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    try:
+        with open(path) as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def machine() -> None:
+    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = _proc_field("/proc/meminfo", "MemTotal")  # "<n> kB"
+    ram = f"{int(memory.split()[0]) * 1024 / GIB:.1f} GiB RAM" if memory else "RAM unknown"
+    print("== machine")
+    print(f"{cpu}; {os.cpu_count()} logical CPUs, {usable} usable; {ram}")
+    print(
+        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels), "
+        f"{torch.get_num_threads()} threads ({torch.get_num_interop_threads()} inter-op); "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Floor
+# --------------------------------------------------------------------------- #
+
+
+def conv_seconds(shape: ConvShape, repeats: int, dtype: torch.dtype = torch.float32) -> float:
+    """Median wall time of one forward convolution plus its input gradient (one warm-up first)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, shape.c_in, shape.height, shape.width, generator=generator).to(dtype).requires_grad_(True)
+    weight = (0.01 * torch.randn(shape.c_out, shape.c_in, 3, 3, generator=generator)).to(dtype)
+    bias = torch.zeros(shape.c_out, dtype=dtype)
+    grad = torch.randn(1, shape.c_out, shape.height, shape.width, generator=generator).to(dtype)
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        out = F.conv2d(x, weight, bias, padding=1)
+        torch.autograd.grad(out, x, grad)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
+def bf16_supported() -> str:
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is None:
+        return "torch does not say whether the CPU has native bf16"
+    return "torch reports native bf16 support" if check() else "torch reports no native bf16 support"
+
+
+def floor(run: Run) -> None:
+    args = run.args
+    height, width = round(args.floor_size * 3 / 4), args.floor_size
+    print(f"\n== floor: fp32 3x3 convolutions of VGG19 at {width}x{height}, forward + input gradient")
+    print(f"{'layers':<26}{'Cin->Cout':>11}{'HxW':>11}{'GFLOP':>8}{'ms':>9}{'GFLOP/s':>9}")
+    rates, total_flops, total_seconds = [], 0, 0.0
+    for shape, count in distinct_shapes(conv_shapes(height, width)):
+        flops = 2 * shape.forward_flops
+        seconds = conv_seconds(shape, args.repeats)
+        rates.append(flops / seconds)
+        total_flops, total_seconds = total_flops + count * flops, total_seconds + count * seconds
+        names = shape.name if count == 1 else f"{shape.name} (x{count})"
+        print(
+            f"{names:<26}{f'{shape.c_in}->{shape.c_out}':>11}{f'{shape.height}x{shape.width}':>11}"
+            f"{flops / 1e9:>8.2f}{seconds * 1e3:>9.1f}{flops / seconds / 1e9:>9.1f}",
+            flush=True,
+        )
+    run.best_rate = max(rates)
+    pass_rate = total_flops / total_seconds
+    print(f"best rate {run.best_rate / 1e9:.1f} GFLOP/s; the whole pass at {pass_rate / 1e9:.1f} GFLOP/s")
+    print(f"\n{'size':>6}{'HxW':>11}{'GFLOP/it':>10}{'floor s/it':>12}{'at pass rate':>14}")
+    for size in args.sizes:
+        h, w = run.dims(args.content, size)
+        flops = iteration_flops(h, w)
+        print(f"{size:>6}{f'{h}x{w}':>11}{flops / 1e9:>10.1f}{flops / run.best_rate:>12.3f}{flops / pass_rate:>14.3f}")
+    print("(GFLOP/it: the convolutions to conv5_1, forward and input gradient; Gram matrices not counted)")
+    bf16(args.repeats)
+
+
+def bf16(repeats: int) -> None:
+    """bf16 against fp32 on one mid-network layer, at a small size (bf16 may be very slow)."""
+    shape = ConvShape("conv3_2", 256, 256, 24, 32)
+    fp32 = conv_seconds(shape, repeats)
+    half = conv_seconds(shape, max(1, repeats // 2), torch.bfloat16)
+    flops = 2 * shape.forward_flops
+    print(
+        f"bf16 ({bf16_supported()}): conv3_2-shaped at 32x24 {flops / half / 1e9:.1f} GFLOP/s, "
+        f"fp32 {flops / fp32 / 1e9:.1f} GFLOP/s ({half / fp32:.1f}x the fp32 time)",
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Per iteration
+# --------------------------------------------------------------------------- #
+
+
+def ours_per_iteration(run: Run, size: int) -> float:
+    """artstyle's seconds per L-BFGS iteration at one scale, in this process."""
     stamps: list[float] = []
 
     def record(_: Progress) -> None:
         stamps.append(time.perf_counter())
 
-    Stylizer().run(CONTENT, STYLE, make_config(size=size, iterations=iterations, seed=0), progress=record)
-    return _steady_step(stamps)
+    config = make_config(size=size, iterations=run.args.iterations, pyramid=False, seed=0)
+    run.stylizer.run(run.args.content, run.args.style, config, progress=record)
+    return steady_seconds(stamps, LBFGS_WARMUP_STEPS + LBFGS_SKIP)
 
 
-def pastiche_per_iteration(size: int, iterations: int) -> float:
-    """Mean seconds per iteration of ``python -m pastiche`` (its own per-step clock)."""
+def pastiche_per_iteration(run: Run, size: int) -> float:
+    """pastiche's seconds per L-BFGS iteration, from its own clock."""
     with tempfile.TemporaryDirectory() as tmp:
         command = [
-            sys.executable, "-m", "pastiche", "--device", "cpu", "--optimizer", "lbfgs",
-            "--size", str(size), "--num-steps", str(iterations), "--info-step", "1", "--seed", "0",
-            "-c", str(CONTENT), "-s", str(STYLE), "-o", str(Path(tmp) / "out.png"),
+            sys.executable, "-m", "pastiche", "--device", "cpu", "--size", str(size), "--seed", "0",
+            "--num-steps", str(run.args.iterations), "--info-step", "1",
+            "-c", str(run.args.content), "-s", str(run.args.style), "-o", str(Path(tmp) / "out.png"),
         ]  # fmt: skip
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    # Lines "<step> <elapsed seconds> <loss>" after a header.
-    elapsed = [float(m.group(2)) for m in re.finditer(r"^\s*(\d+)\s+([\d.]+)\s+\S+\s*$", output, re.MULTILINE)]
-    if len(elapsed) < SKIP + 2:
-        raise RuntimeError(f"could not read pastiche's timings from:\n{output}")
-    return _steady_step(elapsed)
+        output = run_command(command)
+    clock = pastiche_clock(output)
+    if len(clock) < PASTICHE_SKIP + 2:
+        raise RuntimeError(f"could not read pastiche's clock from its output:\n{output}")
+    return steady_seconds([seconds for _, seconds in clock], PASTICHE_SKIP)
 
 
-def default_run_wall_time(size: int) -> float:
-    """Wall time of ``artstyle CONTENT STYLE -o OUT --size SIZE`` with default settings."""
-    with tempfile.TemporaryDirectory() as tmp:
+def periter(run: Run) -> None:
+    args = run.args
+    print(f"\n== per iteration: L-BFGS, single scale, {args.iterations} iterations; {args.content.name} + "
+          f"{args.style.name}")  # fmt: skip
+    print(
+        f"{'size':>6}{'HxW':>11}{'artstyle s/it':>15}{'pastiche s/it':>15}{'pastiche/ours':>15}"
+        f"{'floor s/it':>12}{'ours/floor':>12}"
+    )
+    for size in args.sizes:
+        h, w = run.dims(args.content, size)
+        ours = ours_per_iteration(run, size)
+        theirs = pastiche_per_iteration(run, size)
+        line = f"{size:>6}{f'{h}x{w}':>11}{ours:>15.3f}{theirs:>15.3f}{theirs / ours:>14.2f}x"
+        if run.best_rate:
+            least = iteration_flops(h, w) / run.best_rate
+            line += f"{least:>12.3f}{ours / least:>11.2f}x"
+        print(line, flush=True)
+    print(
+        f"(artstyle: after its {LBFGS_WARMUP_STEPS} Adam warm-up steps and {LBFGS_SKIP} L-BFGS steps; "
+        f"pastiche: after its first {PASTICHE_SKIP} steps)"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Time to quality
+# --------------------------------------------------------------------------- #
+
+STARTUP = "import artstyle.cli; from artstyle import Stylizer; from artstyle.api import make_config; "
+STARTUP += "Stylizer().network(make_config().layers, make_config().pooling)"
+
+
+def startup_seconds(repeats: int) -> float:
+    """Least wall time, over ``repeats``, of a Python process that imports the CLI and loads
+    the network (weights from artstyle's cache, as on every run after the first)."""
+    times = []
+    for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "artstyle", str(CONTENT), str(STYLE), "-o", str(Path(tmp) / "out.png"),
-             "--size", str(size), "-q"],
-            check=True,
-        )  # fmt: skip
-        return time.perf_counter() - started
+        run_command([sys.executable, "-c", STARTUP])
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@dataclass
+class Snapshots:
+    """Images of a run at the final scale with seconds since the run started; the scales seen."""
+
+    every: int
+    started: float = field(default_factory=time.perf_counter)
+    taken: list[tuple[float, int, torch.Tensor]] = field(default_factory=list)
+    scales: dict[int, tuple[str, int]] = field(default_factory=dict)  # scale -> (HxW, iterations)
+
+    def __call__(self, progress: Progress) -> None:
+        shape = "x".join(str(n) for n in progress.image.shape[2:])
+        self.scales[progress.scale] = (shape, self.scales.get(progress.scale, (shape, 0))[1] + 1)
+        last = progress.step == progress.iterations
+        if progress.scale == progress.scales and (progress.step % self.every == 0 or last):
+            self.taken.append((time.perf_counter() - self.started, progress.step, progress.image))
+
+
+def ttq_config(args: argparse.Namespace) -> Config:
+    """artstyle's defaults at --ttq-size with seed 0, --config and --preset applied; raises
+    ValueError on a bad option (checked before any section runs)."""
+    options: dict[str, Any] = {"size": args.ttq_size, "seed": 0}
+    for item in args.config:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--config: expected KEY=VALUE, got {item!r}")
+        options[key.strip().replace("-", "_")] = value.strip()
+    if args.preset:
+        if _has_presets():
+            options["preset"] = args.preset
+        else:
+            print(f"--preset {args.preset}: this artstyle has no presets; ignored")
+    try:
+        return make_config(**options)
+    except ArtstyleError as exc:
+        raise ValueError(f"--config/--preset: {exc}") from None
+
+
+def _has_presets() -> bool:
+    return "preset" in {f.name for f in fields(Config)} or "preset" in inspect.signature(make_config).parameters
+
+
+def ours_curve(run: Run, config: Config, paths: tuple[Path, Path], evaluator: Evaluator) -> list[CurvePoint]:
+    """artstyle's run in this process, scored afterwards; times include ``run.startup``."""
+    run.stylizer.network(config.layers, config.pooling)  # built in the measured start-up
+    snapshots = Snapshots(run.args.every)
+    run.stylizer.run(*paths, config, progress=snapshots)
+    total = time.perf_counter() - snapshots.started
+    schedule = ", ".join(f"{n} at {shape}" for shape, n in snapshots.scales.values())
+    print(f"artstyle: {schedule}; run {total:.1f} s + start-up {run.startup:.1f} s")
+    curve = []
+    for seconds, step, image in snapshots.taken:
+        score = evaluator.score(tensor_to_image(image))
+        curve.append(CurvePoint(run.startup + seconds, step, score.content, score.style))
+    return curve
+
+
+@dataclass(frozen=True)
+class PasticheRun:
+    curve: list[CurvePoint]
+    seconds: float  # until it finished or was stopped
+    finished: bool
+
+
+def pastiche_run(run: Run, paths: tuple[Path, Path], size: int, evaluator: Evaluator, workspace: Path) -> PasticheRun:
+    """pastiche's default run, stopped after the budget; its workspace images are timed by
+    their modification time against the moment the process was started."""
+    args = run.args
+    command = [
+        sys.executable, "-m", "pastiche", "--device", "cpu", "--size", str(size), "--seed", "0",
+        "--workspace", str(workspace), "--workspace-step", str(args.pastiche_every),
+        "--info-step", str(args.pastiche_every),
+        "-c", str(paths[0]), "-s", str(paths[1]), "-o", str(workspace.parent / "pastiche.png"),
+    ]  # fmt: skip
+    workspace.mkdir()
+    log = workspace.parent / "pastiche.log"
+    with open(log, "w") as out:
+        started = time.time()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_unbuffered())
+        try:
+            finished = process.wait(timeout=args.pastiche_budget) == 0
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            process.wait()
+            finished = False
+        seconds = time.time() - started
+    if finished is False and process.returncode not in (0, -15):
+        raise RuntimeError(f"pastiche exited with {process.returncode}: {log.read_text()[-500:]}")
+    timed = []
+    for path in workspace.iterdir():
+        step = workspace_step(path.name)
+        if step is not None:
+            timed.append((path.stat().st_mtime - started, step, path))
+    return PasticheRun(_scored(sorted(timed), evaluator), seconds, finished)
+
+
+def _unbuffered() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _scored(timed: list[tuple[float, int, Path]], evaluator: Evaluator) -> list[CurvePoint]:
+    curve = []
+    for seconds, step, path in timed:
+        try:
+            picture = read_image(path)
+        except ArtstyleError:
+            print(f"  (pastiche's {path.name} is unreadable: written when it was stopped; left out)")
+            continue
+        score = evaluator.score(picture)
+        curve.append(CurvePoint(seconds, step, score.content, score.style))
+    return curve
+
+
+def print_curve(curve: list[CurvePoint], content: float, style: float) -> None:
+    print(f"  {'seconds':>8}{'step':>6}{'content':>11}{'style':>11}  both <= reference")
+    for p in curve:
+        reached = "yes" if p.reaches(content, style) else ""
+        print(f"  {p.seconds:>8.1f}{p.step:>6}{p.content:>11.4g}{p.style:>11.4g}  {reached}")
+
+
+def ttq_style(run: Run, config: Config, name: str) -> tuple[str, str, str]:
+    """Both tools' curves for one style; returns the summary cells (ours, pastiche, ratio)."""
+    args = run.args
+    paths = (args.eval_dir / "tubingen.jpg", ROOT / "examples" / "styles" / f"{name}.jpg")
+    evaluator = Evaluator(read_image(paths[0]), read_image(paths[1]), size=config.size)
+    reference = evaluator.score(read_image(args.eval_dir / f"ref_tubingen_{STYLES[name]}.png"))
+    ref = (reference.content, reference.style)
+    print(f"\n-- {name}: the reference scores content {ref[0]:.4g}, style {ref[1]:.4g}")
+    ours = ours_curve(run, config, paths, evaluator)
+    print_curve(ours, *ref)
+    mine = first_reached(ours, *ref)
+    with tempfile.TemporaryDirectory() as tmp:
+        theirs = pastiche_run(run, paths, config.size, evaluator, Path(tmp) / "workspace")
+    how = "its full default run" if theirs.finished else f"stopped after the {args.pastiche_budget:g}-s budget"
+    print(f"pastiche: {how}, {theirs.seconds:.1f} s")
+    print_curve(theirs.curve, *ref)
+    other = first_reached(theirs.curve, *ref)
+    return summary_cells(mine, other, theirs.seconds)
+
+
+def summary_cells(mine: CurvePoint | None, other: CurvePoint | None, pastiche_seconds: float) -> tuple[str, str, str]:
+    ours = f"{mine.seconds:.0f} s" if mine else "not reached"
+    theirs = f"{other.seconds:.0f} s" if other else f"not within {pastiche_seconds:.0f} s"
+    if mine and other:
+        ratio = f"{other.seconds / mine.seconds:.2f}x"
+    elif mine:
+        ratio = f"> {pastiche_seconds / mine.seconds:.2f}x"
+    else:
+        ratio = "-"
+    return ours, theirs, ratio
+
+
+def ttq(run: Run) -> None:
+    args, config = run.args, run.config
+    assert config is not None  # made by main()
+    run.startup = startup_seconds(args.startup_repeats)
+    print(f"\n== time to quality at {config.size} px: tubingen.jpg, snapshots every {args.every} iterations")
+    print(f"artstyle start-up (python, imports, cached weights, network): {run.startup:.2f} s, added to its times")
+    rows = [(name, *ttq_style(run, config, name)) for name in args.styles]
+    print(f"\n{'style':<14}{'artstyle':>14}{'pastiche':>20}{'pastiche/ours':>15}")
+    for name, ours, theirs, ratio in rows:
+        print(f"{name:<14}{ours:>14}{theirs:>20}{ratio:>15}", flush=True)
+
+
+# --------------------------------------------------------------------------- #
+# Memory
+# --------------------------------------------------------------------------- #
+
+
+def peak_rss(command: Sequence[str]) -> tuple[int, int, str]:
+    """(exit code, peak resident bytes, last stderr line) of a child process."""
+    with tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        last = (err.read().strip().splitlines() or [""])[-1]
+    return process.returncode, usage.ru_maxrss * 1024, last  # ru_maxrss is in KiB on Linux
+
+
+def lbfgs_history_size(height: int, width: int) -> int:
+    """The history length artstyle's L-BFGS keeps for an image of this size."""
+    image = torch.zeros(1, 3, height, width, requires_grad=True)
+    return int(make_optimizer("lbfgs", image, 1.0).defaults["history_size"])
+
+
+def memory(run: Run) -> None:
+    args = run.args
+    iterations = make_config().iterations
+    print(f"\n== memory: `artstyle --iterations {args.memory_iterations} --no-pyramid` ({args.content.name})")
+    print(f"{'size':>6}{'HxW':>11}{'measured peak':>15}{'L-BFGS history':>24}{'full-run peak':>15}")
+    for size in args.memory_sizes:
+        h, w = run.dims(args.content, size)
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [
+                sys.executable, "-m", "artstyle", str(args.content), str(args.style), "-o", str(Path(tmp) / "out.png"),
+                "--size", str(size), "--iterations", str(args.memory_iterations), "--no-pyramid", "-q", "--seed", "0",
+            ]  # fmt: skip
+            code, peak, last = peak_rss(command)
+        if code:
+            print(f"{size:>6}{f'{h}x{w}':>11}  failed ({code}): {last}", flush=True)
+            continue
+        entries = min(lbfgs_history_size(h, w), iterations - 1)
+        extra = history_bytes(entries, 3 * h * w)
+        history = f"{entries} x 2 x {3 * h * w * 4 / MIB:.3g} MiB"
+        print(
+            f"{size:>6}{f'{h}x{w}':>11}{peak / MIB:>11.0f} MiB{history:>24}{(peak + extra) / MIB:>11.0f} MiB",
+            flush=True,
+        )
+    print(
+        f"(measured: the whole process, after {args.memory_iterations} iterations, whose L-BFGS history is still "
+        f"empty; full-run peak adds the history of a default {iterations}-iteration final scale)"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Command line
+# --------------------------------------------------------------------------- #
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="floor and periter sizes")
+    parser.add_argument("--content", type=Path, default=ROOT / "examples" / "content" / "rocket.jpg")
+    parser.add_argument("--style", type=Path, default=ROOT / "examples" / "styles" / "starry_night.jpg")
+    parser.add_argument("--floor-size", type=int, default=512, help="long side of the floor's 4:3 image")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats of each floor convolution")
+    minimum = LBFGS_WARMUP_STEPS + LBFGS_SKIP + 2
+    parser.add_argument("--iterations", type=_at_least(minimum), default=30, help=f"periter (at least {minimum})")
+    ttq = parser.add_argument_group("time to quality")
+    ttq.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
+    ttq.add_argument("--styles", nargs="+", choices=list(STYLES), default=list(STYLES))
+    ttq.add_argument("--ttq-size", type=int, default=512)
+    ttq.add_argument("--every", type=_at_least(1), default=10, help="artstyle: snapshot every N iterations")
+    ttq.add_argument(
+        "--config",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="artstyle options, e.g. iterations=50",
+    )
+    ttq.add_argument("--preset", help="artstyle preset (where artstyle has presets)")
+    ttq.add_argument("--startup-repeats", type=_at_least(1), default=3)
+    ttq.add_argument("--pastiche-budget", type=float, default=900.0, help="seconds before pastiche is stopped")
+    ttq.add_argument("--pastiche-every", type=_at_least(1), default=10, help="pastiche: image every N steps")
+    mem = parser.add_argument_group("memory")
+    mem.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
+    mem.add_argument("--memory-iterations", type=_at_least(1), default=3)
+    return parser
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
-    parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--no-default-run", action="store_true", help="skip the default 512-px wall-time run")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {CONTENT.name} + {STYLE.name}")
-    print(f"{'size':>6}{'artstyle s/it':>15}{'pastiche s/it':>15}{'speed-up':>10}")
-    for size in args.sizes:
-        ours = ours_per_iteration(size, args.iterations)
-        theirs = pastiche_per_iteration(size, args.iterations)
-        print(f"{size:>6}{ours:>15.3f}{theirs:>15.3f}{theirs / ours:>9.2f}x", flush=True)
-    if not args.no_default_run:
-        config = make_config()
-        seconds = default_run_wall_time(config.size)
-        print(f"default run ({config.size} px, {config.iterations} iterations), process start to file: {seconds:.0f} s")
+    run = Run(args)
+    if "ttq" in args.only:
+        try:
+            run.config = ttq_config(args)
+        except ValueError as exc:
+            parser.error(str(exc))
+        needed = [
+            args.eval_dir / "tubingen.jpg",
+            *(args.eval_dir / f"ref_tubingen_{STYLES[s]}.png" for s in args.styles),
+        ]
+        missing = [str(path) for path in needed if not path.is_file()]
+        if missing:
+            parser.error(f"time to quality needs {', '.join(missing)} (see --eval-dir)")
+    machine()
+    sections: dict[str, Callable[[Run], None]] = {"floor": floor, "periter": periter, "ttq": ttq, "memory": memory}
+    for name in SECTIONS:
+        if name in args.only:
+            sections[name](run)
     return 0
 
 
