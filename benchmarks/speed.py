@@ -53,10 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artstyle import Stylizer
 from artstyle.api import make_config
 from artstyle.config import Config
-from artstyle.engine import LBFGS_WARMUP_STEPS, Progress, make_optimizer
+from artstyle.engine import LBFGS_WARMUP_STEPS, Progress, make_optimizer, plan_stages
 from artstyle.errors import ArtstyleError
+from artstyle.features.vgg import min_image_side
 from artstyle.imageio import read_image, resize_long_side, tensor_to_image
 from evaluation import Evaluator
+from quality import STYLES
 from speedcalc import (
     ConvShape,
     CurvePoint,
@@ -65,6 +67,7 @@ from speedcalc import (
     first_reached,
     history_bytes,
     iteration_flops,
+    lbfgs_history_entries,
     pastiche_clock,
     steady_seconds,
     workspace_step,
@@ -72,7 +75,6 @@ from speedcalc import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("floor", "periter", "ttq", "memory")
-STYLES = {"starry_night": "starry", "the_scream": "scream", "shipwreck": "shipwreck"}  # as in quality.py
 LBFGS_SKIP = 2  # L-BFGS steps left out after the Adam warm-up (optimizer set-up)
 PASTICHE_SKIP = 3  # pastiche's first readings include its start-up
 GIB = 1024**3
@@ -96,9 +98,9 @@ class Run:
         return height, width
 
 
-def run_command(command: Sequence[str], timeout: float | None = None) -> str:
+def run_command(command: Sequence[str]) -> str:
     """stdout of a command that must succeed; its stderr's last line otherwise."""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"{' '.join(command[:3])} ... exited with {done.returncode}: {last}")
@@ -241,8 +243,8 @@ def pastiche_per_iteration(run: Run, size: int) -> float:
 
 def periter(run: Run) -> None:
     args = run.args
-    print(f"\n== per iteration: L-BFGS, single scale, {args.iterations} iterations; {args.content.name} + "
-          f"{args.style.name}")  # fmt: skip
+    images = f"{args.content.name} + {args.style.name}"
+    print(f"\n== per iteration: L-BFGS, single scale, {args.iterations} iterations; {images}")
     print(
         f"{'size':>6}{'HxW':>11}{'artstyle s/it':>15}{'pastiche s/it':>15}{'pastiche/ours':>15}"
         f"{'floor s/it':>12}{'ours/floor':>12}"
@@ -258,7 +260,7 @@ def periter(run: Run) -> None:
         print(line, flush=True)
     print(
         f"(artstyle: after its {LBFGS_WARMUP_STEPS} Adam warm-up steps and {LBFGS_SKIP} L-BFGS steps; "
-        f"pastiche: after its first {PASTICHE_SKIP} steps)"
+        f"pastiche: after its first {PASTICHE_SKIP} steps{'' if run.best_rate else '; floor: not measured'})"
     )
 
 
@@ -324,9 +326,12 @@ def _has_presets() -> bool:
 
 def ours_curve(run: Run, config: Config, paths: tuple[Path, Path], evaluator: Evaluator) -> list[CurvePoint]:
     """artstyle's run in this process, scored afterwards; times include ``run.startup``."""
-    run.stylizer.network(config.layers, config.pooling)  # built in the measured start-up
+    stylizer = run.stylizer
+    if (config.weights, config.device) != (stylizer.weights_spec, stylizer.device_spec):
+        stylizer = Stylizer(config.weights, config.device)
+    stylizer.network(config.layers, config.pooling)  # weights and network: part of the measured start-up
     snapshots = Snapshots(run.args.every)
-    run.stylizer.run(*paths, config, progress=snapshots)
+    stylizer.run(*paths, config, progress=snapshots)
     total = time.perf_counter() - snapshots.started
     schedule = ", ".join(f"{n} at {shape}" for shape, n in snapshots.scales.values())
     print(f"artstyle: {schedule}; run {total:.1f} s + start-up {run.startup:.1f} s")
@@ -466,11 +471,26 @@ def lbfgs_history_size(height: int, width: int) -> int:
     return int(make_optimizer("lbfgs", image, 1.0).defaults["history_size"])
 
 
+def full_run_history(height: int, width: int) -> int:
+    """History pairs L-BFGS holds at the end of a default run's final scale (which has the
+    Adam warm-up only when it is the run's only scale)."""
+    config = make_config(size=max(height, width))
+    stages = plan_stages(
+        height,
+        width,
+        iterations=config.iterations,
+        min_size=config.min_size,
+        factor=config.scale_factor if config.pyramid else 1.0,
+        min_side=min_image_side(config.layers),
+    )
+    warmup = LBFGS_WARMUP_STEPS if len(stages) == 1 else 0
+    return lbfgs_history_entries(stages[-1].iterations, lbfgs_history_size(height, width), warmup)
+
+
 def memory(run: Run) -> None:
     args = run.args
-    iterations = make_config().iterations
     print(f"\n== memory: `artstyle --iterations {args.memory_iterations} --no-pyramid` ({args.content.name})")
-    print(f"{'size':>6}{'HxW':>11}{'measured peak':>15}{'L-BFGS history':>24}{'full-run peak':>15}")
+    print(f"{'size':>6}{'HxW':>11}{'measured peak':>15}{'+ L-BFGS history of a full run':>38}{'full-run peak':>15}")
     for size in args.memory_sizes:
         h, w = run.dims(args.content, size)
         with tempfile.TemporaryDirectory() as tmp:
@@ -482,16 +502,17 @@ def memory(run: Run) -> None:
         if code:
             print(f"{size:>6}{f'{h}x{w}':>11}  failed ({code}): {last}", flush=True)
             continue
-        entries = min(lbfgs_history_size(h, w), iterations - 1)
+        held = lbfgs_history_entries(args.memory_iterations, lbfgs_history_size(h, w), LBFGS_WARMUP_STEPS)
+        entries = full_run_history(h, w) - held
         extra = history_bytes(entries, 3 * h * w)
-        history = f"{entries} x 2 x {3 * h * w * 4 / MIB:.3g} MiB"
+        history = f"{entries} x 2 x {3 * h * w * 4 / MIB:.3g} MiB = {extra / MIB:.0f} MiB"
         print(
-            f"{size:>6}{f'{h}x{w}':>11}{peak / MIB:>11.0f} MiB{history:>24}{(peak + extra) / MIB:>11.0f} MiB",
+            f"{size:>6}{f'{h}x{w}':>11}{peak / MIB:>11.0f} MiB{history:>38}{(peak + extra) / MIB:>11.0f} MiB",
             flush=True,
         )
     print(
-        f"(measured: the whole process, after {args.memory_iterations} iterations, whose L-BFGS history is still "
-        f"empty; full-run peak adds the history of a default {iterations}-iteration final scale)"
+        "(measured: the peak resident memory of the whole process; the history column is what a default run's "
+        "final scale holds beyond it: pairs of float32 image-sized vectors)"
     )
 
 

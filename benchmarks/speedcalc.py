@@ -116,3 +116,10 @@ def first_reached(curve: Iterable[CurvePoint], content: float, style: float) -> 
 def history_bytes(entries: int, numel: int) -> int:
     """Memory of an L-BFGS history of ``entries`` pairs of float32 vectors of ``numel`` values."""
     return 2 * entries * numel * FLOAT32_BYTES
+
+
+def lbfgs_history_entries(iterations: int, history_size: int, warmup: int) -> int:
+    """History pairs L-BFGS holds after ``iterations`` at one scale, the first ``warmup`` of
+    which (at most all but one) are Adam's: each L-BFGS step after its first adds a pair."""
+    lbfgs_steps = iterations - min(warmup, iterations - 1)
+    return min(history_size, max(0, lbfgs_steps - 1))

@@ -17,6 +17,7 @@ from speedcalc import (
     forward_flops,
     history_bytes,
     iteration_flops,
+    lbfgs_history_entries,
     pastiche_clock,
     steady_seconds,
     workspace_step,
@@ -95,3 +96,11 @@ def test_first_reached_needs_both_numbers_at_once() -> None:
 
 def test_history_bytes() -> None:
     assert history_bytes(100, 3 * 512 * 384) == 100 * 2 * 3 * 512 * 384 * 4
+
+
+def test_lbfgs_history_entries() -> None:
+    assert lbfgs_history_entries(3, history_size=100, warmup=10) == 0  # two Adam steps, one L-BFGS step
+    assert lbfgs_history_entries(20, history_size=100, warmup=10) == 9
+    assert lbfgs_history_entries(100, history_size=100, warmup=0) == 99
+    assert lbfgs_history_entries(500, history_size=100, warmup=10) == 100
+    assert lbfgs_history_entries(500, history_size=20, warmup=0) == 20
