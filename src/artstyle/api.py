@@ -25,8 +25,8 @@ from PIL import Image
 
 from artstyle import __version__
 from artstyle.color import luminance, match_color, match_luminance, recombine
-from artstyle.config import Config
-from artstyle.device import resolve_device, set_deterministic, set_seed
+from artstyle.config import Config, preset_options
+from artstyle.device import resolve_device, set_deterministic, set_seed, tune_for
 from artstyle.engine import (
     Objective,
     ProgressCallback,
@@ -45,15 +45,17 @@ from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
 
-def make_config(**options: Any) -> Config:
-    """A validated :class:`Config` from keyword options; unknown names get "did you mean"."""
+def make_config(preset: str | None = None, **options: Any) -> Config:
+    """A validated :class:`Config` from keyword options, over the options of ``preset``
+    (``draft``, ``default`` or ``fine``; see :data:`~artstyle.config.PRESETS`); unknown
+    names get "did you mean"."""
     names = [f.name for f in fields(Config)]
     for key in options:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
+            close = difflib.get_close_matches(key, [*names, "preset"], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown option '{key}'{hint}")
-    return Config(**options)
+    return Config(**{**preset_options(preset), **options})
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class Stylizer:
         self.weights_spec = weights
         self.device_spec = device
         self.device = resolve_device(device)
+        tune_for(self.device)
         self._weights: VGGWeights | None = None
         self._nets: dict[tuple[tuple[str, ...], str], VGG19Features] = {}
 
@@ -295,6 +298,7 @@ class _Inputs:
             height,
             width,
             iterations=config.iterations,
+            coarse_iterations=config.coarse_iterations,
             min_size=config.min_size,
             factor=config.scale_factor if config.pyramid else 1.0,
             min_side=net.min_side,

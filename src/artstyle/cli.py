@@ -35,7 +35,7 @@ from tqdm import tqdm
 from artstyle import __version__
 from artstyle.api import Result, Stylizer
 from artstyle.checkpoint import checkpoint_path, fingerprint, read_checkpoint, save_checkpoint
-from artstyle.config import Config, LayerWeights, flag, format_layers
+from artstyle.config import PRESETS, Config, LayerWeights, flag, format_layers, preset_options
 from artstyle.engine import Progress, RunState
 from artstyle.errors import ArtstyleError, ArtstyleWarning, CheckpointError, ConfigError, DivergedError
 from artstyle.imageio import (
@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--no-clobber", action="store_true", help="never overwrite an existing output file")
     add_output_options(files)
     group = parser.add_argument_group("style transfer options")
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a bundle of options, overridden by any given here: draft (a quick preview), "
+        "default, fine (more iterations)",
+    )
     for field in fields(Config):
         meta = field.metadata
         default = field.default if field.default is not MISSING else None
@@ -611,7 +617,8 @@ def _keep_partial(job: Job, writer: _Writer, latest: Progress | None) -> str:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    options = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
+    given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
+    options = {**preset_options(args.preset), **given}
     for name in ("save_every", "checkpoint_every"):
         if getattr(args, name) < 0:
             raise ConfigError(f"{flag(name)}: expected a whole number of at least 0, got {getattr(args, name)}")

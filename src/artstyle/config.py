@@ -25,6 +25,24 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
+ITERATIONS = 30
+COARSE_ITERATIONS = 100
+
+# Named bundles of options (``--preset``); options given explicitly win over them.
+PRESETS: dict[str, dict[str, Any]] = {
+    "draft": {"min_size": 128, "coarse_iterations": 40, "iterations": 1},
+    "default": {},
+    "fine": {"coarse_iterations": 150, "iterations": 100},
+}
+
+
+def preset_options(name: str | None) -> dict[str, Any]:
+    """The options of preset ``name`` (None: none), or ConfigError naming the choices."""
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+    return dict(PRESETS[name])
 
 
 def flag(name: str) -> str:
@@ -136,9 +154,16 @@ class Config:
         "style layers, as NAME[:WEIGHT],...",
         "LAYERS",
     )
-    iterations: int = _option(100, "optimizer iterations at each scale", "N")
+    iterations: int = _option(ITERATIONS, "optimizer iterations at the full size (the last scale)", "N")
+    coarse_iterations: int = _option(
+        COARSE_ITERATIONS,
+        "optimizer iterations at the coarsest scale; the scales between get a geometric in-between",
+        "N",
+    )
     pyramid: bool = _option(True, "optimise coarse to fine, from about MIN_SIZE up to SIZE")
-    min_size: int = _option(256, "long side of the coarsest scale in pixels", "PX")
+    min_size: int = _option(
+        192, "SIZE is divided by SCALE_FACTOR while the long side stays at least this: the coarsest scale", "PX"
+    )
     scale_factor: float = _option(2.0, "ratio of the sizes of neighbouring scales (more than 1)", "X")
     style_loss: str = _option("gram", "style loss: Gram matrices, or feature mean and covariance", choices=STYLE_LOSSES)
     preserve_color: str = _option(
@@ -170,6 +195,7 @@ class Config:
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
         set_(self, "iterations", _integer(self.iterations, "--iterations", 1))
+        set_(self, "coarse_iterations", _integer(self.coarse_iterations, "--coarse-iterations", 1))
         self._check_perceptual_options()
         set_(self, "optimizer", _choice(self.optimizer, "--optimizer", OPTIMIZERS))
         if self.learning_rate is not None:

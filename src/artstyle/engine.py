@@ -476,11 +476,17 @@ def plan_stages(
     min_size: int,
     factor: float,
     min_side: int = 1,
+    coarse_iterations: int | None = None,
 ) -> list[Stage]:
     """The stages of a coarse-to-fine run over :func:`stage_sizes` (a single stage when
-    ``factor`` is 1), with ``iterations`` at each."""
+    ``factor`` is 1): ``iterations`` at the full size, ``coarse_iterations`` (default:
+    the same) at the coarsest scale, and a geometric in-between at the scales between
+    (100 and 30 give 100, 55, 30 over three scales)."""
     sizes = stage_sizes(height, width, min_size=min_size, factor=factor, min_side=min_side)
-    return [Stage(h, w, iterations) for h, w in sizes]
+    coarse = iterations if coarse_iterations is None else coarse_iterations
+    last = len(sizes) - 1
+    counts = [iterations if i == last else round(coarse * (iterations / coarse) ** (i / last)) for i in range(last + 1)]
+    return [Stage(h, w, max(1, n)) for (h, w), n in zip(sizes, counts, strict=True)]
 
 
 def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

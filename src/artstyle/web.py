@@ -191,7 +191,26 @@ class Control:
 
 CONTROLS: tuple[Control, ...] = (
     Control("size", "Size (px)", "slider", "long side of the picture", 64, None, 1, limit="max_size"),
-    Control("iterations", "Iterations", "slider", "Stop whenever it looks right", 1, None, 1, "max_iterations"),
+    Control(
+        "iterations",
+        "Iterations",
+        "slider",
+        "at the full size; stop whenever it looks right",
+        1,
+        None,
+        1,
+        "max_iterations",
+    ),
+    Control(
+        "coarse_iterations",
+        "Coarse iterations",
+        "slider",
+        "at the smallest scale of coarse to fine",
+        1,
+        None,
+        1,
+        "max_iterations",
+    ),
     Control("style_scale", "Style scale", "slider", "size of the brush strokes", 0.25, 2.0, 0.05),
     # A text box: Gradio's number box sends 0 when left empty, and empty must mean "a fresh seed".
     Control("seed", "Seed", "text", "blank: a fresh one, recorded in the download", placeholder="random"),
@@ -363,8 +382,9 @@ class Studio:
         config = make_config(**given, weights=self.stylizer.weights_spec, device=self.stylizer.device_spec)
         if config.size > self.limits.max_size:
             raise ConfigError(f"--size: this server makes pictures of at most {self.limits.max_size} px")
-        if config.iterations > self.limits.max_iterations:
-            raise ConfigError(f"--iterations: this server runs at most {self.limits.max_iterations} iterations")
+        for name in ("iterations", "coarse_iterations"):
+            if getattr(config, name) > self.limits.max_iterations:
+                raise ConfigError(f"{flag(name)}: this server runs at most {self.limits.max_iterations} iterations")
         if config.style_weights is not None and len(config.style_weights) != styles:
             raise ConfigError(
                 f"--style-weights: {len(config.style_weights)} weights for {styles} style image{'s' * (styles != 1)}"
@@ -497,13 +517,15 @@ class Studio:
         if job.error is not None:
             return f"failed {step}: {job.error}"
         if job.result is not None:
-            return f"done ({job.config.iterations} iterations)"
+            return f"done ({job.latest.iterations if job.latest else job.config.iterations} iterations)"
         return f"stopped ({job.stop_reason}) {step}"
 
     def _final(self, job: Job) -> Iterator[Update]:
         latest = job.latest
+        # Over all scales of a coarse-to-fine run, as the last progress event counted them.
+        total = latest.iterations if latest else job.config.iterations
         if job.error is not None:
-            yield Update(FAILED, job.error, latest.step if latest else 0, job.config.iterations)
+            yield Update(FAILED, job.error, latest.step if latest else 0, total)
             return
         if job.result is None and latest is None:
             yield Update(STOPPED, "Stopped before the first iteration; there is no picture to download.")
@@ -511,7 +533,7 @@ class Studio:
         if job.result is not None:
             image, metadata = job.result.image, job.result.metadata(job.inputs())
             seconds = time.monotonic() - (job.started_at or time.monotonic())
-            state, message = DONE, f"Done: {job.config.iterations} iterations in {seconds:.0f} s, seed {job.seed}."
+            state, message = DONE, f"Done: {total} iterations in {seconds:.0f} s, seed {job.seed}."
         else:
             assert latest is not None
             image = tensor_to_image(latest.image)
@@ -520,15 +542,15 @@ class Studio:
             state = STOPPED
             message = f"Stopped at iteration {latest.step} of {latest.iterations}; kept that picture (seed {job.seed})."
         losses = dict(latest.losses) if latest else {}
-        step = latest.step if latest else job.config.iterations
+        step = latest.step if latest else total
         with tempfile.TemporaryDirectory(prefix="artstyle-job-") as directory:
             path = Path(directory) / f"artstyle-{job.seed}.png"
             try:
                 save_image(image, path, metadata)
             except ArtstyleError as exc:
-                yield Update(FAILED, f"The picture could not be saved for download: {exc}", step, job.config.iterations)
+                yield Update(FAILED, f"The picture could not be saved for download: {exc}", step, total)
                 return
-            yield Update(state, message, step, job.config.iterations, losses, image, path)
+            yield Update(state, message, step, total, losses, image, path)
 
 
 def status_html(update: Update | None) -> str:

@@ -22,8 +22,9 @@ def test_the_defaults_are_valid_and_as_documented() -> None:
     assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1e6)
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE
-    assert (config.iterations, config.optimizer, config.pooling) == (100, "lbfgs", "max")
-    assert (config.pyramid, config.min_size, config.scale_factor) == (True, 256, 2.0)
+    assert (config.iterations, config.coarse_iterations) == (30, 100)
+    assert (config.optimizer, config.pooling) == ("lbfgs", "max")
+    assert (config.pyramid, config.min_size, config.scale_factor) == (True, 192, 2.0)
     assert (config.style_loss, config.preserve_color, config.style_size) == ("gram", "none", None)
     assert (config.init, config.seed, config.device, config.weights) == ("content", None, "auto", "bundled")
     assert config.lr == 1.0
@@ -215,3 +216,13 @@ def test_make_config_validates_values() -> None:
     assert make_config(size=48, tv_weight=0).size == 48
     with pytest.raises(ConfigError, match="--tv-weight"):
         make_config(tv_weight=-2)
+
+
+def test_a_preset_gives_its_options_and_explicit_ones_win() -> None:
+    draft = make_config(preset="draft")
+    assert (draft.min_size, draft.coarse_iterations, draft.iterations) == (128, 40, 1)
+    assert make_config(preset="draft", iterations=7).iterations == 7
+    assert make_config(preset="default") == make_config()
+    assert make_config(preset="fine").iterations > make_config().iterations
+    with pytest.raises(ConfigError, match=r"^--preset: expected one of draft, default, fine, got 'quick'$"):
+        make_config(preset="quick")

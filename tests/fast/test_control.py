@@ -47,6 +47,18 @@ def test_plan_stages_gives_every_scale_the_iterations() -> None:
     assert plan_stages(384, 512, iterations=5, min_size=128, factor=1) == [Stage(384, 512, 5)]
 
 
+def test_plan_stages_spends_most_iterations_at_the_coarse_scales() -> None:
+    stages = plan_stages(384, 512, iterations=30, coarse_iterations=100, min_size=128, factor=2)
+    assert [s.iterations for s in stages] == [100, 55, 30]  # geometric: 100 * 0.3 ** (i / 2)
+    assert [
+        s.iterations for s in plan_stages(96, 128, iterations=30, coarse_iterations=100, min_size=64, factor=2)
+    ] == [
+        100,
+        30,
+    ]
+    assert plan_stages(384, 512, iterations=30, coarse_iterations=100, min_size=128, factor=1) == [Stage(384, 512, 30)]
+
+
 # --------------------------------------------------------------------------- #
 # The engine
 # --------------------------------------------------------------------------- #
@@ -204,6 +216,7 @@ def test_everything_combines_at_a_tiny_size(fake_bundled: FakeBundled) -> None:
                 size=64,
                 min_size=32,
                 iterations=3,
+                coarse_iterations=3,
                 style_size=48,
                 progress=seen.append,
                 **FAST,
@@ -223,7 +236,16 @@ def test_style_size_sets_the_style_resolution(fake_bundled: FakeBundled, monkeyp
         return real(net, content, styles, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(api, "Objective", spy)
-    stylize(smooth_rgb(64, 48), random_rgb(80, 40), size=64, style_size=40, min_size=32, iterations=2, **FAST)
+    stylize(
+        smooth_rgb(64, 48),
+        random_rgb(80, 40),
+        size=64,
+        style_size=40,
+        min_size=32,
+        iterations=2,
+        coarse_iterations=2,
+        **FAST,
+    )
     assert sizes == [(10, 20), (20, 40)]  # half the size at the half-size scale
     sizes.clear()
     stylize(smooth_rgb(64, 48), random_rgb(80, 40), size=64, style_scale=0.5, pyramid=False, iterations=1, **FAST)
@@ -265,7 +287,7 @@ def test_cli_controls_and_their_metadata(
     out = tmp_path / "out.png"
     argv = [
         f["content"], f["a"], f["b"], "-o", out, "-q", "--size", "48", "--iterations", "4", "--min-size", "24",
-        "--style-masks", f["mask_a"], f["mask_b"], "--content-mask", f["mask_a"],
+        "--coarse-iterations", "4", "--style-masks", f["mask_a"], f["mask_b"], "--content-mask", f["mask_a"],
         "--preserve-color", "histogram", "--style-loss", "meancov", "--style-size", "32", *FAST_FLAGS,
     ]  # fmt: skip
     assert cli.main([str(a) for a in argv]) == 0
@@ -316,5 +338,6 @@ def test_a_stylizer_runs_the_pyramid_by_default(fake_bundled: FakeBundled) -> No
     Stylizer().stylize(
         smooth_rgb(64, 48), random_rgb(40, 40), size=64, min_size=16, iterations=2, progress=seen.append, **FAST
     )
-    assert [p.scale for p in seen] == [1, 1, 2, 2, 3, 3]
-    assert [tuple(p.image.shape[2:]) for p in seen][::2] == [(12, 16), (24, 32), (48, 64)]
+    # 100 iterations at the coarsest scale by default, 2 (--iterations) at the full size, 14 between.
+    assert [p.scale for p in seen] == [1] * 100 + [2] * 14 + [3] * 2
+    assert [tuple(seen[i].image.shape[2:]) for i in (0, 100, 114)] == [(12, 16), (24, 32), (48, 64)]

@@ -232,7 +232,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def argv(files: dict[str, Path], output: Path, *extra: str, seed: bool = True) -> list[str]:
     """Two scales (16 and 32 px) of 4 iterations: 3 warm-up steps and one of L-BFGS, then 4 more."""
-    options = ["--size", "32", "--min-size", "16", "--iterations", "4", "-q", *FLAGS]
+    options = ["--size", "32", "--min-size", "16", "--iterations", "4", "--coarse-iterations", "4", "-q", *FLAGS]
     return [str(files["content"]), str(files["style"]), "-o", str(output), *options, *(["--seed", "3"] * seed), *extra]
 
 

@@ -76,6 +76,7 @@ def test_the_meancov_loss_falls_and_the_pyramid_runs(stylizer: Stylizer) -> None
         size=128,
         min_size=64,
         iterations=8,
+        coarse_iterations=8,
         style_loss="meancov",
         preserve_color="histogram",
         seed=0,
