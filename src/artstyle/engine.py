@@ -582,6 +582,9 @@ def optimize_stages(
     already stylized. Progress steps count over all stages. Returns the image at the last
     stage's size.
 
+    Each stage's L-BFGS keeps ``stage.history_size`` steps of history; its tile size
+    is for ``objective_for`` to honour.
+
     ``checkpoint`` and ``checkpoint_every`` are passed to :func:`optimize`; ``resume``,
     a :class:`RunState` from a run with the same stages and inputs, continues it: in
     the middle of its scale, or, after a scale's last iteration, with the next scale.

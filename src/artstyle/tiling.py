@@ -1,8 +1,8 @@
 """Large images in bounded memory: the objective evaluated tile by tile, and the memory plan.
 
-One forward and backward pass of VGG19 up to relu5_1 keeps some 2.5 KB of activations
-per pixel (measured: :data:`PASS_OVERHEAD`), so a 4096x3072 image needs about 35 GB at
-once. :class:`TiledObjective` computes the same objective as
+One forward and backward pass of VGG19 up to relu5_1 keeps 2.2-2.9 KB of activations
+per pixel (measured with ``benchmarks/memory.py``; see :data:`PASS_OVERHEAD`), so a
+4096x3072 image would need some 30 GB at once. :class:`TiledObjective` computes the same objective as
 :class:`~artstyle.engine.Objective`, for the same image (still one tensor, optimised by
 one optimizer), with the network run on one crop at a time:
 
@@ -27,7 +27,7 @@ one optimizer), with the network run on one crop at a time:
 
 So the tiled loss and gradient are the untiled ones up to floating-point rounding: there
 is nothing to blend and no seam to hide. The price is the overlap of the crops and the
-first pass (a forward pass per tile without gradients, about a third of a forward and
+first pass (a forward pass per tile without gradients, about 40% of a forward and
 backward one). Peak memory is that of one tile's pass plus image-sized tensors.
 
 :func:`plan_memory` chooses, per scale, whether to tile and how large the tiles may be,
@@ -126,7 +126,8 @@ def _split(length: int, tile_size: int, margin: int, align: int) -> list[tuple[i
 def tile_grid(height: int, width: int, tile_size: int, layers: Iterable[str], margin: int | None = None) -> list[Tile]:
     """The tiles of an image for the network ``layers``: crops of at most ``tile_size`` px
     a side around cores that partition the image. ``margin`` (default: the exact one,
-    :func:`~artstyle.features.vgg.context_margin`) is the context around each core."""
+    :func:`~artstyle.features.vgg.context_margin`; a multiple of
+    :func:`~artstyle.features.vgg.min_image_side`) is the context around each core."""
     layers = list(layers)
     align = min_image_side(layers)
     margin = context_margin(layers) if margin is None else margin
@@ -211,8 +212,11 @@ def tiled_feature_stats(
             for name in layers:
                 part = _weighted_sums(tile.core_in_crop(features[name], _stride(name)), None)
                 sums[name] = [a + b for a, b in zip(sums[name], part, strict=True)] if name in sums else list(part)
-    count = {name: _feature_size(name, height, width) for name in layers}
-    return {name: FeatureStats(m / (h * w), s / (h * w)) for name, (m, s) in sums.items() for h, w in [count[name]]}
+    stats = {}
+    for name, (first, second) in sums.items():
+        h, w = _feature_size(name, height, width)
+        stats[name] = FeatureStats(first / (h * w), second / (h * w))
+    return stats
 
 
 class TiledObjective(nn.Module):
@@ -411,16 +415,17 @@ class TiledObjective(nn.Module):
 # --------------------------------------------------------------------------- #
 
 
-def available_memory(device: torch.device) -> int:
+def available_memory(device: torch.device, meminfo: str = "/proc/meminfo") -> int:
     """Bytes the run may count on: free memory of a CUDA device; on Linux the kernel's
-    estimate of memory available without swapping (``MemAvailable``); elsewhere half
-    of the physical memory, or :data:`FALLBACK_MEMORY` when even that is unknown."""
+    estimate of memory available without swapping (``MemAvailable`` in ``meminfo``);
+    elsewhere half of the physical memory, or :data:`FALLBACK_MEMORY` when even that is
+    unknown."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
+        with open(meminfo, encoding="ascii") as lines:
+            for line in lines:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):

@@ -23,7 +23,7 @@ from artstyle import cli, tiling
 from artstyle.api import Stylizer, make_config
 from artstyle.config import Config
 from artstyle.engine import Objective, RunState, Stage, optimize, optimize_stages
-from artstyle.errors import ConfigError
+from artstyle.errors import ConfigError, DivergedError
 from artstyle.features.vgg import VGG19Features, context_margin, min_image_side, pools_before, receptive_field
 from artstyle.losses import feature_stats
 from artstyle.tiling import (
@@ -242,6 +242,16 @@ def test_tiled_runs_resume_bit_identically_with_the_planned_history(shallow_vgg:
     assert states[1].optimizer_state["param_groups"][0]["history_size"] == 3  # the stage's, not 100
     resumed = optimize_stages(stages, lambda i, s: fine if i else coarse, start, resume=states[1], learning_rate=0.1)
     assert torch.equal(resumed, whole)
+
+
+def test_a_tiled_run_that_diverges_stops_with_the_usual_error(shallow_vgg: VGG19Features) -> None:
+    _, tiled = objectives(shallow_vgg)
+    with pytest.raises(DivergedError, match=r"iteration 1/3: the L-BFGS step became infinite"):
+        optimize(tiled, smooth(64, 80, seed=3), iterations=3, warmup=False, learning_rate=float("inf"))
+    poisoned = smooth(64, 80, seed=3)
+    poisoned[..., 30, 40] = float("nan")  # inside one tile's core: its content term is NaN
+    with pytest.raises(DivergedError, match=r"iteration 1/3: the content loss became NaN"):
+        optimize(tiled, poisoned, iterations=3, warmup=False)
 
 
 # --------------------------------------------------------------------------- #
