@@ -29,8 +29,10 @@ from artstyle.config import Config, preset_options
 from artstyle.device import resolve_device, set_deterministic, set_seed, tune_for
 from artstyle.engine import (
     Objective,
+    ObjectiveFunction,
     ProgressCallback,
     RunState,
+    SelfDifferentiating,
     Stage,
     StateCallback,
     optimize_stages,
@@ -41,6 +43,7 @@ from artstyle.errors import ArtstyleWarning, ConfigError
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.features.vgg import min_image_side
 from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor_to_image
+from artstyle.tiling import TiledObjective, available_memory, plan_memory
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
@@ -170,28 +173,35 @@ class Stylizer:
                 raise ConfigError(f"--{name}: this Stylizer was made with {name}={made_with!r}")
         inputs = _Inputs.load(content, styles, config, style_masks, content_mask)
         net = self.network(config.layers, config.pooling)
-        stages = inputs.plan(config, net)
+        stages = plan_memory(
+            inputs.plan(config, net),
+            layers=config.layers,
+            channels=1 if config.preserve_color == "luminance" else 3,
+            optimizer=config.optimizer,
+            tile_size=config.tile_size,
+            available=available_memory(self.device),
+        )
         seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
         set_seed(seed)
         set_deterministic(config.deterministic)
         prepared = [inputs.at(stage, config, self.device) for stage in stages]
 
-        def objective_for(index: int, stage: Stage) -> Objective:
+        def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
             p = prepared[index]
-            return Objective(
-                net,
-                p.content,
-                p.styles,
-                content_layers=config.content_layers,
-                style_layers=config.style_layers,
-                content_weight=config.content_weight,
-                style_weight=config.style_weight,
-                tv_weight=config.tv_weight,
-                style_blend=config.style_weights,
-                style_loss=config.style_loss,
-                style_masks=p.style_masks,
-                content_mask=p.content_mask,
-            )
+            options: dict[str, Any] = {
+                "content_layers": config.content_layers,
+                "style_layers": config.style_layers,
+                "content_weight": config.content_weight,
+                "style_weight": config.style_weight,
+                "tv_weight": config.tv_weight,
+                "style_blend": config.style_weights,
+                "style_loss": config.style_loss,
+                "style_masks": p.style_masks,
+                "content_mask": p.content_mask,
+            }
+            if stage.tile_size:  # too large for one pass of the network (see artstyle.tiling)
+                return TiledObjective(net, p.content, p.styles, tile_size=stage.tile_size, **options)
+            return Objective(net, p.content, p.styles, **options)
 
         def render_for(index: int, stage: Stage) -> Callable[[torch.Tensor], torch.Tensor]:
             return prepared[index].render

@@ -33,7 +33,8 @@ FORMAT = "artstyle checkpoint 1"
 
 #: Options that do not change what is computed, only where or how: a run may be
 #: resumed with other values (then it is not bit-identical to an uninterrupted one).
-UNCHECKED_OPTIONS = ("device", "deterministic")
+#: Tiling computes the same objective (up to rounding), in less memory.
+UNCHECKED_OPTIONS = ("device", "deterministic", "tile_size")
 
 _INPUTS = {
     "content": "content image",

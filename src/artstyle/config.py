@@ -16,8 +16,9 @@ from typing import Any
 
 from artstyle.color import COLOR_MODES
 from artstyle.errors import ConfigError
-from artstyle.features.vgg import check_layer_names
+from artstyle.features.vgg import LAYER_NAMES, check_layer_names
 from artstyle.losses import STYLE_LOSSES
+from artstyle.tiling import min_tile_size
 
 LayerWeights = tuple[tuple[str, float], ...]
 
@@ -181,6 +182,7 @@ class Config:
     deterministic: bool = _option(
         False, "use only deterministic algorithms: bit-identical results for the same inputs, options, seed and machine"
     )
+    tile_size: int = _option(0, "longest tile side in pixels; 0 = automatic", "PX")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
@@ -209,6 +211,14 @@ class Config:
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
         set_(self, "deterministic", _boolean(self.deterministic, "--deterministic"))
+        set_(self, "tile_size", _integer(self.tile_size, "--tile-size", 0))
+        smallest = min_tile_size(self.layers)
+        if 0 < self.tile_size < smallest:
+            deepest = max(self.layers, key=LAYER_NAMES.index)
+            raise ConfigError(
+                f"--tile-size: expected 0 (automatic) or at least {smallest} px with layers down to {deepest}, "
+                f"got {self.tile_size}"
+            )
 
     def _check_perceptual_options(self) -> None:
         set_ = object.__setattr__

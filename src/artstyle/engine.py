@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
@@ -124,12 +124,7 @@ class Objective(nn.Module):
         self.content_weights = {name: content_weight * w for name, w in content_layers}
         self.style_weights = {name: style_weight * w for name, w in style_layers}
         self.tv_weight = tv_weight
-        blend = list(style_blend) if style_blend is not None else [1.0] * len(style_images)
-        if len(blend) != len(style_images):
-            raise ValueError(f"{len(blend)} blend weights for {len(style_images)} style images")
-        if style_masks is not None and len(style_masks) != len(style_images):
-            raise ValueError(f"{len(style_masks)} style masks for {len(style_images)} style images")
-        total = sum(blend)
+        blend = check_styles(style_images, style_blend, style_masks)
         with torch.no_grad():
             content_features = net(as_rgb(content_image))
             self.content_losses = nn.ModuleDict(
@@ -143,15 +138,11 @@ class Objective(nn.Module):
             regions: dict[str, list[tuple[StyleLoss, float]]] = {}
             for name in self.style_weights:
                 shape = content_features[name] if name in content_features else net(as_rgb(content_image))[name]
-                if style_masks is None:
-                    blended = _blend([s[name] for s in stats], [b / total for b in blend])
-                    regions[name] = [(StyleLoss(blended, kind=style_loss), 1.0)]
-                else:
-                    masks = _normalised_masks([self._mask_at(m, shape) for m in style_masks])
-                    regions[name] = [
-                        (StyleLoss(s[name], mask=m, kind=style_loss), float(m.mean()) * b * len(blend) / total)
-                        for s, m, b in zip(stats, masks, blend, strict=True)
-                    ]
+                masks = None if style_masks is None else [self._mask_at(m, shape) for m in style_masks]
+                regions[name] = [
+                    (StyleLoss(target, mask=mask, kind=style_loss), weight)
+                    for target, mask, weight in style_targets([s[name] for s in stats], blend, masks)
+                ]
         self.style_losses = nn.ModuleDict(
             {name: nn.ModuleList([loss for loss, _ in pairs]) for name, pairs in regions.items()}
         )
@@ -188,6 +179,35 @@ class Objective(nn.Module):
         return total, parts
 
 
+def check_styles(
+    style_images: Sequence[torch.Tensor],
+    style_blend: Sequence[float] | None,
+    style_masks: Sequence[torch.Tensor] | None,
+) -> list[float]:
+    """The blend weights (default: equal), after checking that there is one per style image,
+    and one mask per style image when masks are given (ValueError otherwise)."""
+    blend = list(style_blend) if style_blend is not None else [1.0] * len(style_images)
+    if len(blend) != len(style_images):
+        raise ValueError(f"{len(blend)} blend weights for {len(style_images)} style images")
+    if style_masks is not None and len(style_masks) != len(style_images):
+        raise ValueError(f"{len(style_masks)} style masks for {len(style_images)} style images")
+    return blend
+
+
+def style_targets(
+    stats: Sequence[FeatureStats], blend: Sequence[float], masks: Sequence[torch.Tensor | None] | None
+) -> list[tuple[FeatureStats, torch.Tensor | None, float]]:
+    """The style targets of one layer as (target statistics, region mask, region weight):
+    without ``masks`` (the style images' masks at the layer's resolution), one blend of
+    all styles over the whole image; with them, style ``i`` in region ``i`` (see
+    :class:`Objective`)."""
+    total = sum(blend)
+    if masks is None:
+        return [(_blend(stats, [b / total for b in blend]), None, 1.0)]
+    regions = normalised_masks(masks)
+    return [(s, m, float(m.mean()) * b * len(blend) / total) for s, m, b in zip(stats, regions, blend, strict=True)]
+
+
 def _blend(stats: Sequence[FeatureStats], weights: Sequence[float]) -> FeatureStats:
     result = stats[0].scaled(weights[0])
     for s, w in zip(stats[1:], weights[1:], strict=True):
@@ -195,7 +215,7 @@ def _blend(stats: Sequence[FeatureStats], weights: Sequence[float]) -> FeatureSt
     return result
 
 
-def _normalised_masks(masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+def normalised_masks(masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
     """Masks divided by their sum where it exceeds 1 (overlaps share), unchanged elsewhere."""
     stack = torch.cat([cast(torch.Tensor, m).clamp(0, 1) for m in masks], dim=0)  # (S, 1, H, W)
     total = stack.sum(dim=0, keepdim=True).clamp_min(1.0)
@@ -209,11 +229,18 @@ LBFGS_WARMUP_STEPS = 10
 LBFGS_WARMUP_LR = 0.02
 
 
-def make_optimizer(name: str, image: torch.Tensor, learning_rate: float) -> torch.optim.Optimizer:
-    """L-BFGS takes one iteration per ``step`` (no line search, history 100, as neural-style)."""
+#: L-BFGS's history, as neural-style's; large images may get less (see :mod:`artstyle.tiling`).
+LBFGS_HISTORY = 100
+
+
+def make_optimizer(
+    name: str, image: torch.Tensor, learning_rate: float, history_size: int = LBFGS_HISTORY
+) -> torch.optim.Optimizer:
+    """L-BFGS takes one iteration per ``step`` (no line search, ``history_size`` steps of
+    history, 100 by default as in neural-style)."""
     if name == "lbfgs":
         return torch.optim.LBFGS(
-            [image], lr=learning_rate, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1
+            [image], lr=learning_rate, max_iter=1, history_size=history_size, tolerance_grad=-1, tolerance_change=-1
         )
     if name == "adam":
         return torch.optim.Adam([image], lr=learning_rate)
@@ -221,6 +248,20 @@ def make_optimizer(name: str, image: torch.Tensor, learning_rate: float) -> torc
 
 
 Render = Callable[[torch.Tensor], torch.Tensor]
+
+#: An objective as :func:`optimize` calls it: ``(total, parts)`` for an image, and the
+#: gradient by ``total.backward()``.
+ObjectiveFunction = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@runtime_checkable
+class SelfDifferentiating(Protocol):
+    """An objective that computes the gradient itself (for example tile by tile, to bound
+    memory): ``loss_and_gradient(image)`` returns ``(total, parts)``, detached, and leaves
+    the gradient of ``total`` in ``image.grad``. :func:`optimize` prefers it to calling
+    the objective and back-propagating."""
+
+    def loss_and_gradient(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
 class _NonFinite(Exception):
@@ -272,7 +313,7 @@ def _first_non_finite(parts: Mapping[str, torch.Tensor], total: torch.Tensor) ->
 
 
 def optimize(
-    objective: Objective,
+    objective: ObjectiveFunction | SelfDifferentiating,
     init: torch.Tensor,
     *,
     iterations: int,
@@ -288,6 +329,7 @@ def optimize(
     resume: RunState | None = None,
     checkpoint: StateCallback | None = None,
     checkpoint_every: int = 0,
+    history_size: int = LBFGS_HISTORY,
 ) -> torch.Tensor:
     """Optimise an image from ``init`` and return it, (1, C, H, W) in [0, 1].
 
@@ -310,11 +352,16 @@ def optimize(
     iteration counts: :class:`~artstyle.errors.DivergedError` says what diverged and
     what to try, and carries the last finite image (None if this call finished no
     iteration).
+
+    ``objective`` is called as ``objective(image) -> (total, parts)`` and its gradient
+    taken by back-propagation, unless it is :class:`SelfDifferentiating`.
+    ``history_size`` is L-BFGS's.
     """
     done, start = _starting_point(init, resume, first_step, iterations)
     image = start.detach().clone(memory_format=torch.contiguous_format).clamp_(0, 1).requires_grad_(True)
     adam_steps = min(LBFGS_WARMUP_STEPS, iterations - 1) if optimizer == "lbfgs" and warmup else 0
-    phase, opt = _optimizer_for(max(done, 1), adam_steps, optimizer, image, learning_rate)  # took iteration ``done``
+    make = _Optimizers(adam_steps, optimizer, image, learning_rate, history_size)
+    phase, opt = make.taking(max(done, 1))  # the optimizer that took iteration ``done``
     if resume is not None:
         _load_optimizer_state(opt, phase, resume)
     parts: dict[str, torch.Tensor] = {}
@@ -324,16 +371,20 @@ def optimize(
     def closure() -> torch.Tensor:
         nonlocal parts
         opt.zero_grad(set_to_none=True)
-        result: tuple[torch.Tensor, dict[str, torch.Tensor]] = objective(image)
-        loss, parts = result
-        _check_loss(loss, parts)
-        loss.backward()  # type: ignore[no-untyped-call]
+        if isinstance(objective, SelfDifferentiating):
+            loss, parts = objective.loss_and_gradient(image)
+            _check_loss(loss, parts)
+        else:
+            result: tuple[torch.Tensor, dict[str, torch.Tensor]] = objective(image)
+            loss, parts = result
+            _check_loss(loss, parts)
+            loss.backward()  # type: ignore[no-untyped-call]
         _check_gradient(image)
         return loss
 
     for step in range(done + 1, iterations + 1):
         if adam_steps and step == adam_steps + 1:
-            phase, opt = _optimizer_for(step, adam_steps, optimizer, image, learning_rate)
+            phase, opt = make.taking(step)
         try:
             _take_step(opt, closure, image)
         except _NonFinite as bad:
@@ -364,13 +415,21 @@ def _starting_point(
     return done, resume.image.to(device=init.device, dtype=init.dtype)
 
 
-def _optimizer_for(
-    step: int, adam_steps: int, optimizer: str, image: torch.Tensor, learning_rate: float
-) -> tuple[str, torch.optim.Optimizer]:
-    """The optimizer that takes iteration ``step``, and its name: Adam during the warm-up."""
-    if adam_steps and step <= adam_steps:
-        return "adam", make_optimizer("adam", image, LBFGS_WARMUP_LR)
-    return optimizer, make_optimizer(optimizer, image, learning_rate)
+@dataclass(frozen=True)
+class _Optimizers:
+    """Makes the optimizers of one scale: Adam for the first ``adam_steps``, then ``optimizer``."""
+
+    adam_steps: int
+    optimizer: str
+    image: torch.Tensor
+    learning_rate: float
+    history_size: int
+
+    def taking(self, step: int) -> tuple[str, torch.optim.Optimizer]:
+        """The optimizer that takes iteration ``step``, and its name: Adam during the warm-up."""
+        if self.adam_steps and step <= self.adam_steps:
+            return "adam", make_optimizer("adam", self.image, LBFGS_WARMUP_LR)
+        return self.optimizer, make_optimizer(self.optimizer, self.image, self.learning_rate, self.history_size)
 
 
 def _check_loss(loss: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> None:
@@ -445,11 +504,19 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, phase: str, resume: RunSta
 
 @dataclass(frozen=True)
 class Stage:
-    """One scale of a coarse-to-fine run: the image size and the iterations spent there."""
+    """One scale of a coarse-to-fine run: the image size and the iterations spent there.
+
+    ``tile_size`` and ``history_size`` say how the scale fits in memory (see
+    :func:`artstyle.tiling.plan_memory`): 0 evaluates the objective on the whole image
+    at once, otherwise on tiles of at most ``tile_size`` px a side; L-BFGS keeps
+    ``history_size`` steps of history.
+    """
 
     height: int
     width: int
     iterations: int
+    tile_size: int = 0
+    history_size: int = LBFGS_HISTORY
 
 
 def stage_sizes(height: int, width: int, *, min_size: int, factor: float, min_side: int = 1) -> list[tuple[int, int]]:
@@ -500,7 +567,7 @@ def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 def optimize_stages(
     stages: Sequence[Stage],
-    objective_for: Callable[[int, Stage], Objective],
+    objective_for: Callable[[int, Stage], ObjectiveFunction | SelfDifferentiating],
     init: torch.Tensor,
     *,
     optimizer: str = "lbfgs",
@@ -520,6 +587,9 @@ def optimize_stages(
     Only the first stage has the Adam warm-up: later ones start from a picture that is
     already stylized. Progress steps count over all stages. Returns the image at the last
     stage's size.
+
+    Each stage's L-BFGS keeps ``stage.history_size`` steps of history; its tile size
+    is for ``objective_for`` to honour.
 
     ``checkpoint`` and ``checkpoint_every`` are passed to :func:`optimize`; ``resume``,
     a :class:`RunState` from a run with the same stages and inputs, continues it: in
@@ -567,6 +637,7 @@ def optimize_stages(
                 resume=within,
                 checkpoint=checkpoint,
                 checkpoint_every=checkpoint_every,
+                history_size=stage.history_size,
             )
         except DivergedError as exc:
             if exc.image is None and index:  # the previous scale's result is the last finite image

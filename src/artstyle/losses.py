@@ -168,8 +168,12 @@ def meancov_loss(features: torch.Tensor, target: MeanCovTarget, mask: torch.Tens
 
     Averaged over the batch. The matrix root is taken in float64 (:mod:`artstyle.linalg`).
     """
-    stats = feature_stats(features, mask)
-    c = features.shape[1]
+    return meancov_distance(feature_stats(features, mask), target)
+
+
+def meancov_distance(stats: FeatureStats, target: MeanCovTarget) -> torch.Tensor:
+    """:func:`meancov_loss` from the features' statistics (for features seen in parts)."""
+    c = stats.mean.shape[1]
     if target.cov_sqrt.shape[-1] != c:
         raise ValueError(f"meancov_loss: expected a target with {c} channels, got {target.cov_sqrt.shape[-1]}")
     cov = stats.covariance
@@ -245,6 +249,14 @@ class StyleLoss(nn.Module):
             return style_loss(features, self.target, self.mask)
         target = MeanCovTarget(self.target, self.cov_sqrt, self.cov_trace)
         return meancov_loss(features, target, self.mask)
+
+    def from_stats(self, stats: FeatureStats) -> torch.Tensor:
+        """The loss given the statistics of the features instead of the features (the mask,
+        if any, already applied as :func:`feature_stats` and :func:`gram_matrix` do)."""
+        if self.kind == "gram":
+            gram = stats.gram
+            return F.mse_loss(gram, self.target.expand_as(gram))
+        return meancov_distance(stats, MeanCovTarget(self.target, self.cov_sqrt, self.cov_trace))
 
 
 class TVLoss(nn.Module):

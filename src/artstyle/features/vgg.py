@@ -64,6 +64,43 @@ def min_image_side(names: Iterable[str]) -> int:
     return 1 << deepest
 
 
+def receptive_field(name: str) -> tuple[int, int, int]:
+    """Where the features of layer ``name`` look: ``(lo, hi, stride)`` such that feature
+    ``k`` (along either axis) depends only on input pixels ``stride*k + lo`` to
+    ``stride*k + hi``, inclusive (relu5_1: -70, 85, 16).
+
+    A 3x3 convolution reaches one step further on each side, a 2x2 pooling one step
+    further on the high side and doubles the step.
+    """
+    check_layer_names([name])
+    lo = hi = 0
+    stride = 1
+    for _, kind, *_ in LAYERS[: _INDEX[name] + 1]:
+        if kind == "conv":
+            lo, hi = lo - stride, hi + stride
+        elif kind == "pool":
+            hi += stride
+            stride *= 2
+    return lo, hi, stride
+
+
+def context_margin(names: Iterable[str]) -> int:
+    """Pixels of context a crop needs around a region so that, for every named layer, the
+    features of the region computed from the crop are exactly those of the whole image.
+
+    The region's edges must lie on multiples of :func:`min_image_side` (so that the crop's
+    poolings line up with the whole image's); the margin is a multiple of it too (relu5_1:
+    80 px).
+    """
+    names = list(names)
+    align = min_image_side(names)
+    need = 0
+    for name in names:
+        lo, hi, stride = receptive_field(name)
+        need = max(need, -lo, hi - stride + 1)
+    return -(-need // align) * align
+
+
 class VGG19Features(nn.Module):
     """Frozen VGG19 convolutional trunk that returns the activations of named layers.
 

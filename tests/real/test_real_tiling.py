@@ -1,0 +1,54 @@
+"""Real tier: tiled optimisation with the bundled VGG19 (default layers, down to relu5_1).
+
+A 240x160 picture with tiles of at most 208 px: two tiles, each a core plus 80 px of
+context on its inner side. The run with forced tiles must give the untiled run's
+picture (the tiled objective is exact up to rounding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from artstyle import Stylizer, api
+from artstyle.api import make_config
+from artstyle.imageio import read_image
+from artstyle.tiling import TiledObjective
+
+pytestmark = pytest.mark.real
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CONTENT = EXAMPLES / "content" / "chelsea.png"
+STYLE = EXAMPLES / "styles" / "starry_night.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARTSTYLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_a_run_with_forced_tiles_gives_the_untiled_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    stylizer = Stylizer(device="cpu")
+    content, style = read_image(CONTENT), read_image(STYLE)
+    made: list[TiledObjective] = []
+
+    def tiled_objective(*args: Any, **kwargs: Any) -> TiledObjective:
+        made.append(TiledObjective(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(api, "TiledObjective", tiled_objective)
+
+    def picture(tile_size: int) -> torch.Tensor:
+        config = make_config(size=240, iterations=2, pyramid=False, seed=0, device="cpu", tile_size=tile_size)
+        result = stylizer.run(content, style, config)
+        assert result.tensor is not None
+        return result.tensor
+
+    untiled = picture(0)
+    assert not made
+    tiled = picture(208)
+    assert [len(objective.tiles) for objective in made] == [2]
+    assert float((tiled - untiled).abs().max()) < 1e-3
