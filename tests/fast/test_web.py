@@ -330,9 +330,9 @@ def test_every_control_is_a_config_option_with_its_default() -> None:
     names = {f.name for f in fields(Config)}
     assert {control.name for control in CONTROLS} <= names
     assert len({control.name for control in CONTROLS}) == len(CONTROLS)
-    small = Limits(max_size=256, max_iterations=50)
+    small = Limits(max_size=256, max_iterations=20)
     defaults = {control.name: web.control_default(control, small) for control in CONTROLS}
-    assert defaults["size"] == 256 and defaults["iterations"] == 50  # capped by the server
+    assert defaults["size"] == 256 and defaults["iterations"] == defaults["coarse_iterations"] == 20  # capped
     assert defaults["style_weight"] == Config().style_weight and defaults["seed"] is None
 
 
