@@ -26,8 +26,8 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
-ITERATIONS = 30
-COARSE_ITERATIONS = 100
+ITERATIONS = 40
+COARSE_ITERATIONS = 60
 
 # Named bundles of options (``--preset``); options given explicitly win over them.
 PRESETS: dict[str, dict[str, Any]] = {

@@ -22,7 +22,7 @@ def test_the_defaults_are_valid_and_as_documented() -> None:
     assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1e6)
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE
-    assert (config.iterations, config.coarse_iterations) == (30, 100)
+    assert (config.iterations, config.coarse_iterations) == (40, 60)
     assert (config.optimizer, config.pooling) == ("lbfgs", "max")
     assert (config.pyramid, config.min_size, config.scale_factor) == (True, 192, 2.0)
     assert (config.style_loss, config.preserve_color, config.style_size) == ("gram", "none", None)
