@@ -313,6 +313,11 @@ class _Inputs:
             factor=config.scale_factor if config.pyramid else 1.0,
             min_side=net.min_side,
         )
+        if not stages[-1].iterations and len(stages) == 1:
+            raise ConfigError(
+                "--iterations 0 needs two scales or more (coarse to fine, with --size at least "
+                f"--scale-factor times --min-size); this run has one, of {max(width, height)} px"
+            )
         for stage in stages:
             long_side = self.style_long_side(config, max(stage.height, stage.width))
             for style in self.styles:

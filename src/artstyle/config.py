@@ -26,12 +26,12 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
-ITERATIONS = 40
-COARSE_ITERATIONS = 60
+ITERATIONS = 42
+COARSE_ITERATIONS = 50
 
 # Named bundles of options (``--preset``); options given explicitly win over them.
 PRESETS: dict[str, dict[str, Any]] = {
-    "draft": {"min_size": 128, "coarse_iterations": 40, "iterations": 1},
+    "draft": {"min_size": 128, "coarse_iterations": 30, "iterations": 0},
     "default": {},
     "fine": {"coarse_iterations": 150, "iterations": 100},
 }
@@ -155,7 +155,9 @@ class Config:
         "style layers, as NAME[:WEIGHT],...",
         "LAYERS",
     )
-    iterations: int = _option(ITERATIONS, "optimizer iterations at the full size (the last scale)", "N")
+    iterations: int = _option(
+        ITERATIONS, "optimizer iterations at the full size (the last scale; 0: upsample the previous one)", "N"
+    )
     coarse_iterations: int = _option(
         COARSE_ITERATIONS,
         "optimizer iterations at the coarsest scale; the scales between get a geometric in-between",
@@ -196,7 +198,7 @@ class Config:
             set_(self, name, _number(getattr(self, name), flag(name)))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
-        set_(self, "iterations", _integer(self.iterations, "--iterations", 1))
+        set_(self, "iterations", _integer(self.iterations, "--iterations", 0))
         set_(self, "coarse_iterations", _integer(self.coarse_iterations, "--coarse-iterations", 1))
         self._check_perceptual_options()
         set_(self, "optimizer", _choice(self.optimizer, "--optimizer", OPTIMIZERS))

@@ -548,12 +548,15 @@ def plan_stages(
     """The stages of a coarse-to-fine run over :func:`stage_sizes` (a single stage when
     ``factor`` is 1): ``iterations`` at the full size, ``coarse_iterations`` (default:
     the same) at the coarsest scale, and a geometric in-between at the scales between
-    (100 and 30 give 100, 55, 30 over three scales)."""
+    (100 and 30 give 100, 55, 30 over three scales). ``iterations`` may be 0 when there
+    are several scales: the full size is then the upsampled previous scale plus its
+    detail (the scales between count as if it were 1)."""
     sizes = stage_sizes(height, width, min_size=min_size, factor=factor, min_side=min_side)
     coarse = iterations if coarse_iterations is None else coarse_iterations
     last = len(sizes) - 1
-    counts = [iterations if i == last else round(coarse * (iterations / coarse) ** (i / last)) for i in range(last + 1)]
-    return [Stage(h, w, max(1, n)) for (h, w), n in zip(sizes, counts, strict=True)]
+    ratio = max(iterations, 1) / max(coarse, 1)
+    counts = [iterations if i == last else max(1, round(coarse * ratio ** (i / last))) for i in range(last + 1)]
+    return [Stage(h, w, n) for (h, w), n in zip(sizes, counts, strict=True)]
 
 
 def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -619,6 +622,8 @@ def optimize_stages(
             image = resize_image(image, stage.height, stage.width)
             if index and detail_for is not None:
                 image = (image + detail_for(index, stage)).clamp(0, 1)
+        if not stage.iterations:  # nothing to optimise at this scale: upsampled, with detail
+            continue
         objective = objective_for(index, stage)
         try:
             image = optimize(

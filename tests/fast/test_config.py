@@ -22,7 +22,7 @@ def test_the_defaults_are_valid_and_as_documented() -> None:
     assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1e6)
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE
-    assert (config.iterations, config.coarse_iterations) == (40, 60)
+    assert (config.iterations, config.coarse_iterations) == (42, 50)
     assert (config.optimizer, config.pooling) == ("lbfgs", "max")
     assert (config.pyramid, config.min_size, config.scale_factor) == (True, 192, 2.0)
     assert (config.style_loss, config.preserve_color, config.style_size) == ("gram", "none", None)
@@ -68,7 +68,7 @@ def test_layers_lists_content_first_without_duplicates() -> None:
         ({"size": 12.5}, r"--size: expected a whole number, got 12.5"),
         ({"size": "big"}, r"--size: expected a whole number, got 'big'"),
         ({"size": True}, r"--size: expected a whole number"),
-        ({"iterations": 0}, r"--iterations: expected a whole number of at least 1, got 0"),
+        ({"iterations": -1}, r"--iterations: expected a whole number of at least 0, got -1"),
         ({"iterations": math.inf}, r"--iterations: "),
         ({"style_scale": 0}, r"--style-scale: expected a finite number greater than 0"),
         ({"learning_rate": 0}, r"--learning-rate: expected a finite number greater than 0"),
@@ -220,7 +220,7 @@ def test_make_config_validates_values() -> None:
 
 def test_a_preset_gives_its_options_and_explicit_ones_win() -> None:
     draft = make_config(preset="draft")
-    assert (draft.min_size, draft.coarse_iterations, draft.iterations) == (128, 40, 1)
+    assert (draft.min_size, draft.coarse_iterations, draft.iterations) == (128, 30, 0)
     assert make_config(preset="draft", iterations=7).iterations == 7
     assert make_config(preset="default") == make_config()
     assert make_config(preset="fine").iterations > make_config().iterations

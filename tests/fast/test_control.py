@@ -16,7 +16,7 @@ from PIL import Image
 from artstyle import cli
 from artstyle.api import Stylizer, stylize
 from artstyle.color import rgb_to_yiq
-from artstyle.engine import Objective, Progress, Stage, optimize_stages, plan_stages, stage_sizes
+from artstyle.engine import Objective, Progress, Stage, optimize_stages, plan_stages, resize_image, stage_sizes
 from artstyle.errors import ConfigError
 from artstyle.features.vgg import VGG19Features
 from artstyle.imageio import image_to_tensor, read_metadata
@@ -338,6 +338,47 @@ def test_a_stylizer_runs_the_pyramid_by_default(fake_bundled: FakeBundled) -> No
     Stylizer().stylize(
         smooth_rgb(64, 48), random_rgb(40, 40), size=64, min_size=16, iterations=2, progress=seen.append, **FAST
     )
-    # 60 iterations at the coarsest scale by default, 2 (--iterations) at the full size, 11 between.
-    assert [p.scale for p in seen] == [1] * 60 + [2] * 11 + [3] * 2
-    assert [tuple(seen[i].image.shape[2:]) for i in (0, 60, 71)] == [(12, 16), (24, 32), (48, 64)]
+    # 50 iterations at the coarsest scale by default, 2 (--iterations) at the full size, 10 between.
+    assert [p.scale for p in seen] == [1] * 50 + [2] * 10 + [3] * 2
+    assert [tuple(seen[i].image.shape[2:]) for i in (0, 50, 60)] == [(12, 16), (24, 32), (48, 64)]
+
+
+def test_no_iterations_at_the_full_size_upsamples_the_previous_scale(fake_bundled: FakeBundled) -> None:
+    seen: list[Progress] = []
+    content = smooth_rgb(64, 48)
+    picture = Stylizer().stylize(
+        content,
+        random_rgb(40, 40),
+        size=64,
+        min_size=32,
+        coarse_iterations=3,
+        iterations=0,
+        progress=seen.append,
+        **FAST,
+    )
+    assert [p.scale for p in seen] == [1, 1, 1] and {p.scales for p in seen} == {2}
+    # The picture is the coarse result upsampled, plus the photo's detail between the two sizes.
+    full = image_to_tensor(content)
+    detail = full - resize_image(resize_image(full, 24, 32), 48, 64)
+    expected = (resize_image(seen[-1].image, 48, 64) + detail).clamp(0, 1)
+    assert picture.size == (64, 48)
+    assert torch.allclose(image_to_tensor(picture), expected, atol=1.5 / 255)
+
+
+@pytest.mark.parametrize("options", [{"pyramid": False}, {"min_size": 64}])
+def test_no_iterations_needs_two_scales(fake_bundled: FakeBundled, options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match=r"^--iterations 0 needs two scales or more .*this run has one, of 64 px$"):
+        stylize(smooth_rgb(64, 48), random_rgb(40, 40), size=64, iterations=0, **options, **FAST)
+
+
+def test_cli_draft_preset_and_explicit_options(
+    fake_bundled: FakeBundled, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = cli_files(tmp_path)
+    out = tmp_path / "draft.png"
+    argv = [f["content"], f["a"], "-o", out, "-q", "--preset", "draft", "--size", "48", "--min-size", "24", *FAST_FLAGS]
+    assert cli.main([str(a) for a in argv]) == 0
+    params = read_metadata(out)["parameters"]  # type: ignore[index]
+    assert (params["iterations"], params["coarse_iterations"], params["min_size"]) == (0, 30, 24)
+    assert cli.main([str(a) for a in [*argv[:3], tmp_path / "one.png", "-q", "--preset", "draft", "--size", "48"]]) == 2
+    assert "--iterations 0 needs two scales or more" in capsys.readouterr().err
