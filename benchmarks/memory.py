@@ -60,13 +60,7 @@ def measure(size: int, tile: int) -> dict[str, Any]:
     content = torch.rand(1, 3, height, width, generator=generator)
     style = torch.rand(1, 3, height, width, generator=generator)
     net = VGG19Features(config.layers)
-    options: dict[str, Any] = {
-        "content_layers": config.content_layers,
-        "style_layers": config.style_layers,
-        "content_weight": config.content_weight,
-        "style_weight": config.style_weight,
-        "tv_weight": config.tv_weight,
-    }
+    options = config.objective_weights()
     image = content.clone().requires_grad_(True)
     if tile:
         tiled = TiledObjective(net, content, [style], tile_size=tile, **options)

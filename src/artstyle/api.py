@@ -189,11 +189,7 @@ class Stylizer:
         def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
             p = prepared[index]
             options: dict[str, Any] = {
-                "content_layers": config.content_layers,
-                "style_layers": config.style_layers,
-                "content_weight": config.content_weight,
-                "style_weight": config.style_weight,
-                "tv_weight": config.tv_weight,
+                **config.objective_weights(),
                 "style_blend": config.style_weights,
                 "style_loss": config.style_loss,
                 "style_masks": p.style_masks,

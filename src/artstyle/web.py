@@ -304,6 +304,11 @@ class Job:
     def seed(self) -> int:
         return self.config.seed or 0
 
+    @property
+    def total_iterations(self) -> int:
+        """Over all scales of a coarse-to-fine run, as the last progress event counted them."""
+        return self.latest.iterations if self.latest else self.config.iterations
+
     def inputs(self) -> dict[str, Any]:
         return {"content": self.content.describe(), "styles": [style.describe() for style in self.styles]}
 
@@ -517,13 +522,12 @@ class Studio:
         if job.error is not None:
             return f"failed {step}: {job.error}"
         if job.result is not None:
-            return f"done ({job.latest.iterations if job.latest else job.config.iterations} iterations)"
+            return f"done ({job.total_iterations} iterations)"
         return f"stopped ({job.stop_reason}) {step}"
 
     def _final(self, job: Job) -> Iterator[Update]:
         latest = job.latest
-        # Over all scales of a coarse-to-fine run, as the last progress event counted them.
-        total = latest.iterations if latest else job.config.iterations
+        total = job.total_iterations
         if job.error is not None:
             yield Update(FAILED, job.error, latest.step if latest else 0, total)
             return
