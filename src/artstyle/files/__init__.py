@@ -1,0 +1,1 @@
+"""Image files and the other files artstyle writes."""
