@@ -19,6 +19,7 @@ from PIL import Image, ImageFile
 
 from artstyle import imageio
 from artstyle.errors import ArtstyleError, ConfigError, ImageReadError, ImageWriteError
+from artstyle.files import read
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -305,7 +306,7 @@ def test_permission_denied_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def denied(file: Any, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied", str(file))
 
-    monkeypatch.setattr(imageio, "open", denied, raising=False)
+    monkeypatch.setattr(read, "open", denied, raising=False)  # where the file is opened
     assert read_error(path).endswith("permission denied")
 
 

@@ -28,7 +28,7 @@ from PIL import Image, ImageCms
 
 from artstyle import imageio
 from artstyle.errors import ArtstyleWarning, ConfigError, ImageReadError, ImageWriteError
-from artstyle.files import atomic
+from artstyle.files import atomic, write
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -536,7 +536,7 @@ def test_a_failed_sixteen_bit_save_leaves_the_old_file(tmp_path: Path, monkeypat
     def no_memory(*args: Any) -> bytes:
         raise MemoryError
 
-    monkeypatch.setattr(imageio, "_encode_png16", no_memory)
+    monkeypatch.setattr(write, "encode_png16", no_memory)  # as save_image sees it
     with pytest.raises(ImageWriteError, match="not enough memory to encode it"):
         imageio.save_image(torch.zeros(1, 3, 2, 2), path, bit_depth=16)
     assert path.read_bytes() == b"old"
