@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import struct
@@ -21,6 +22,7 @@ import _icc
 import numpy as np
 import numpy.typing as npt
 import pytest
+import tifffile
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -444,14 +446,16 @@ def decode_tiff16(data: bytes) -> tuple[npt.NDArray[np.uint16], dict[int, Any]]:
     assert data[:4] == b"II*\x00"
     (ifd,) = struct.unpack("<I", data[4:8])
     (count,) = struct.unpack("<H", data[ifd : ifd + 2])
-    sizes = {3: 2, 4: 4, 5: 8, 7: 1}
+    sizes = {2: 1, 3: 2, 4: 4, 5: 8, 7: 1}  # ASCII, SHORT, LONG, RATIONAL, UNDEFINED
     tags: dict[int, Any] = {}
     for i in range(count):
         tag, kind, n, value = struct.unpack("<HHII", data[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
         size = sizes[kind] * n
         raw = data[ifd + 10 + 12 * i : ifd + 10 + 12 * i + size] if size <= 4 else data[value : value + size]
         tags[tag] = (
-            raw if kind == 7 else list(struct.unpack(f"<{n * (2 if kind == 5 else 1)}{'H' if kind == 3 else 'I'}", raw))
+            raw
+            if kind in (2, 7)
+            else list(struct.unpack(f"<{n * (2 if kind == 5 else 1)}{'H' if kind == 3 else 'I'}", raw))
         )
     width, height = tags[256][0], tags[257][0]
     assert tags[258] == [16, 16, 16] and tags[259] == [8] and tags[262] == [2] and tags[317] == [2]
@@ -491,6 +495,33 @@ def test_sixteen_bit_tiff_is_quantised_from_the_float_image(tmp_path: Path) -> N
         image.load()
         assert image.size == (70, 700)
         assert np.abs(np.asarray(image.convert("RGB"), dtype=np.int32) - (values >> 8)).max() <= 1
+
+
+def test_sixteen_bit_tiff_embeds_the_profile_and_the_metadata_as_its_description(tmp_path: Path) -> None:
+    tensor = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(4))
+    metadata = {"answer": 42, "style": "café ☕.png"}
+    path = tmp_path / "deep.tif"
+    imageio.save_image(tensor, path, metadata, bit_depth=16)
+    with Image.open(path) as image:  # Pillow
+        assert image.info["icc_profile"] == imageio.srgb_profile()
+        description = image.tag_v2[270]
+    assert description.isascii() and json.loads(description) == metadata
+    assert imageio.read_metadata(path) == metadata  # from the sidecar, as before
+    with tifffile.TiffFile(path) as tiff:  # and tifffile: 16 bits per channel, exactly
+        page = tiff.pages[0]
+        assert page.tags["InterColorProfile"].value == imageio.srgb_profile()
+        assert page.description == description
+        expected = np.rint(tensor[0].permute(1, 2, 0).numpy().astype(np.float64) * 65535).astype(np.uint16)
+        np.testing.assert_array_equal(page.asarray(), expected)
+
+
+def test_sixteen_bit_tiff_without_metadata_has_no_description(tmp_path: Path) -> None:
+    path = tmp_path / "deep.tif"
+    imageio.save_image(np.zeros((2, 3, 3), dtype=np.uint16), path, bit_depth=16)
+    with Image.open(path) as image:
+        assert 270 not in image.tag_v2
+        assert image.info["icc_profile"] == imageio.srgb_profile()
+    assert not imageio.sidecar_path(path).exists()
 
 
 def test_sixteen_bits_from_an_eight_bit_image_scales_by_257(tmp_path: Path) -> None:

@@ -16,5 +16,5 @@ Modules:
 * :mod:`artstyle.files.problems`: the one-line messages of file errors.
 
 The package imports nothing of the engine: only :mod:`artstyle.errors`, numpy,
-torch (for tensors) and Pillow.
+torch (for tensors), Pillow and tifffile.
 """
