@@ -219,6 +219,32 @@ def test_every_exif_orientation(tmp_path: Path, orientation: int) -> None:
     np.testing.assert_array_equal(pixels(imageio.read_image(path)), UPRIGHT[orientation](stored))
 
 
+@pytest.mark.parametrize("orientation", sorted(UPRIGHT))
+def test_every_exif_orientation_of_a_tiff_file(tmp_path: Path, orientation: int) -> None:
+    # In a TIFF file the orientation is a tag of the image's own IFD, not a separate EXIF block.
+    stored = np.random.default_rng(orientation).integers(0, 256, (2, 3, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.tif"
+    Image.fromarray(stored).save(path, exif=exif)
+    np.testing.assert_array_equal(pixels(imageio.read_image(path)), UPRIGHT[orientation](stored))
+
+
+@pytest.mark.parametrize("orientation", sorted(UPRIGHT))
+def test_every_exif_orientation_of_a_pil_image_leaves_the_callers_image_as_it_was(
+    tmp_path: Path, orientation: int
+) -> None:
+    stored = np.random.default_rng(orientation).integers(0, 256, (2, 3, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    Image.fromarray(stored).save(path, exif=exif.tobytes())
+    with Image.open(path) as opened:
+        np.testing.assert_array_equal(pixels(imageio.as_image(opened)), UPRIGHT[orientation](stored))
+        assert opened.size == (3, 2) and opened.getexif().get(0x0112) == orientation
+        np.testing.assert_array_equal(np.asarray(opened), stored)
+
+
 @pytest.mark.parametrize("value", [0, 9, 65535])
 def test_an_unknown_orientation_is_ignored(tmp_path: Path, value: int) -> None:
     exif = Image.Exif()
