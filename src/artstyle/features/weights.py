@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
 import torch
 
 from artstyle.errors import WeightsError
@@ -87,11 +88,14 @@ class VGGWeights:
 
 
 def cache_dir() -> Path:
-    """``$ARTSTYLE_CACHE_DIR``, else ``$XDG_CACHE_HOME/artstyle``, else ``~/.cache/artstyle``."""
+    """``$ARTSTYLE_CACHE_DIR``, else the platform's user cache directory for artstyle.
+
+    That is ``$XDG_CACHE_HOME/artstyle`` or ``~/.cache/artstyle`` on Linux,
+    ``~/Library/Caches/artstyle`` on macOS, ``%LOCALAPPDATA%\\artstyle\\Cache`` on Windows.
+    """
     if os.environ.get("ARTSTYLE_CACHE_DIR"):
         return Path(os.environ["ARTSTYLE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "artstyle"
+    return Path(platformdirs.user_cache_dir("artstyle", appauthor=False))
 
 
 def sha256_file(path: Path) -> str:
