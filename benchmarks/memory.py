@@ -28,8 +28,9 @@ import torch
 
 from artstyle.config import Config
 from artstyle.engine import Objective
+from artstyle.engine.plan import pass_bytes
+from artstyle.engine.tiled import TiledObjective
 from artstyle.features.vgg import VGG19Features
-from artstyle.tiling import TiledObjective, pass_bytes
 
 
 def _status(key: str) -> int | None:

@@ -6,11 +6,10 @@ network loaded for many calls; ``artstyle`` on the command line does the same.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from artstyle.api import Result, Stylizer, stylize
+from artstyle._version import __version__
+from artstyle.api import Plan, Result, Stylizer, stylize
 from artstyle.config import Config
-from artstyle.engine import Progress
+from artstyle.engine import Progress, StyleTargets, Term
 from artstyle.errors import (
     ArtstyleError,
     ArtstyleWarning,
@@ -22,6 +21,7 @@ from artstyle.errors import (
     ImageTooSmallError,
     ImageWriteError,
     LayerNameError,
+    OutOfMemoryError,
     ReproduceError,
     WeightsError,
 )
@@ -38,10 +38,14 @@ __all__ = [
     "ImageTooSmallError",
     "ImageWriteError",
     "LayerNameError",
+    "OutOfMemoryError",
+    "Plan",
     "Progress",
     "ReproduceError",
     "Result",
+    "StyleTargets",
     "Stylizer",
+    "Term",
     "WeightsError",
     "__version__",
     "stylize",

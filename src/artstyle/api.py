@@ -4,6 +4,10 @@
 >>> picture = stylize("photo.jpg", "starry_night.jpg", size=384)  # doctest: +SKIP
 >>> picture.save("out.png")                                        # doctest: +SKIP
 
+A run has two steps that can be taken apart: :meth:`Stylizer.prepare` lays it out as a
+:class:`Plan` (the scales, their sizes, iterations and memory plan, the prepared
+tensors, the style targets) without optimising anything, and :meth:`Stylizer.run`
+runs a plan, optionally from a given starting image and with extra named loss terms.
 Inputs may be paths, PIL images or numpy arrays. Options are the fields of
 :class:`~artstyle.config.Config`, with the same names as the CLI flags.
 """
@@ -23,27 +27,32 @@ import numpy as np
 import torch
 from PIL import Image
 
-from artstyle import __version__
+from artstyle._version import __version__
 from artstyle.color import luminance, match_color, match_luminance, recombine
 from artstyle.config import Config, preset_options
-from artstyle.device import resolve_device, set_deterministic, set_seed, tune_for
+from artstyle.device import deterministic, generator, resolve_device, tune_for
 from artstyle.engine import (
     Objective,
     ObjectiveFunction,
+    ObjectiveOptions,
     ProgressCallback,
     RunState,
     SelfDifferentiating,
     Stage,
     StateCallback,
+    StyleTargets,
+    Term,
     optimize_stages,
     plan_stages,
     resize_image,
 )
-from artstyle.errors import ArtstyleWarning, ConfigError
+from artstyle.engine.plan import available_memory, plan_memory
+from artstyle.engine.targets import CONTENT_DEPENDENT_COLOR_MODES, compute_stats, styles_digest, target_key
+from artstyle.engine.tiled import TiledObjective
+from artstyle.errors import ArtstyleWarning, ConfigError, flag
 from artstyle.features import VGG19Features, VGGWeights, load_weights
-from artstyle.features.vgg import min_image_side
-from artstyle.imageio import as_image, image_to_tensor, resize_long_side, tensor_to_image
-from artstyle.tiling import TiledObjective, available_memory, plan_memory
+from artstyle.features.layers import min_image_side
+from artstyle.files.convert import as_image, image_to_tensor, resize_long_side, tensor_to_image
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
@@ -84,6 +93,59 @@ class Result:
             "inputs": inputs or {},
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
         }
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale of a planned run: its stage (size, iterations, tiles, history) and its
+    tensors on the device: what the objective sees, and how to show its image as RGB."""
+
+    stage: Stage
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    style_masks: list[torch.Tensor] | None
+    content_mask: torch.Tensor | None
+    chroma: torch.Tensor | None  # the content in RGB, for luminance-only transfer
+
+    def render(self, image: torch.Tensor) -> torch.Tensor:
+        return recombine(image, self.chroma) if self.chroma is not None else image
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run laid out by :meth:`Stylizer.prepare`, before anything is optimised.
+
+    ``scales`` go from coarse to fine (the last at the output size); ``style_targets``
+    hold the style images' statistics at every scale (pass them to the next
+    :meth:`~Stylizer.prepare` with the same style images to compute them only once);
+    ``seed`` is the run's (drawn when the config has none).
+    """
+
+    config: Config
+    seed: int
+    device: str
+    scales: tuple[Scale, ...]
+    style_targets: StyleTargets
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return tuple(scale.stage for scale in self.scales)
+
+    @property
+    def iterations(self) -> int:
+        """Iterations over all scales."""
+        return sum(stage.iterations for stage in self.stages)
+
+    def describe(self) -> list[str]:
+        """One line per scale: size, iterations, and how it fits in memory."""
+        lines = []
+        for index, stage in enumerate(self.stages, start=1):
+            tiles = f", tiles of at most {stage.tile_size} px" if stage.tile_size else ""
+            lines.append(
+                f"scale {index}/{len(self.stages)}: {stage.width}x{stage.height} px, {stage.iterations} iterations"
+                f"{tiles}, L-BFGS history {stage.history_size}"
+            )
+        return lines
 
 
 def _as_style_list(styles: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -147,30 +209,27 @@ class Stylizer:
         )
         return result.image
 
-    def run(
+    def prepare(
         self,
         content: ImageLike,
         styles: ImageLike | Sequence[ImageLike],
-        config: Config,
+        config: Config | None = None,
         *,
-        progress: ProgressCallback | None = None,
         style_masks: Sequence[ImageLike] | None = None,
         content_mask: ImageLike | None = None,
-        checkpoint: StateCallback | None = None,
-        checkpoint_every: int = 0,
-        resume: RunState | None = None,
-    ) -> Result:
-        """Like :meth:`stylize`, with a :class:`Config`, returning a :class:`Result`.
+        style_targets: StyleTargets | None = None,
+        **options: Any,
+    ) -> Plan:
+        """Lay out a run without optimising anything: load and check the inputs, plan the
+        scales and their memory, make each scale's tensors and the style targets.
 
-        ``checkpoint`` receives a :class:`~artstyle.engine.RunState` after every
-        ``checkpoint_every``-th iteration; ``resume``, such a state from a run with the
-        same inputs and config, continues that run (see
-        :func:`~artstyle.engine.optimize_stages`). A run whose loss or image stops being
-        finite raises :class:`~artstyle.errors.DivergedError`.
+        ``config`` (default: made from ``options``, which otherwise change it) holds the
+        options; the masks are as for :meth:`stylize`. ``style_targets`` from an earlier
+        plan with the same style images are reused (only missing sizes are computed);
+        they cannot be shared with ``preserve_color`` ``histogram`` or ``luminance``,
+        whose style targets depend on the content (ConfigError).
         """
-        for name, made_with in (("weights", self.weights_spec), ("device", self.device_spec)):
-            if getattr(config, name) != made_with:
-                raise ConfigError(f"--{name}: this Stylizer was made with {name}={made_with!r}")
+        config = self._config(config, options)
         inputs = _Inputs.load(content, styles, config, style_masks, content_mask)
         net = self.network(config.layers, config.pooling)
         stages = plan_memory(
@@ -182,73 +241,159 @@ class Stylizer:
             available=available_memory(self.device),
         )
         seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
-        set_seed(seed)
-        set_deterministic(config.deterministic)
-        prepared = [inputs.at(stage, config, self.device) for stage in stages]
+        with deterministic(config.deterministic):
+            scales = tuple(inputs.at(stage, config, self.device) for stage in stages)
+            targets = self._style_targets(inputs, scales, config, net, style_targets)
+        return Plan(config, seed, str(self.device), scales, targets)
+
+    def run(
+        self,
+        plan: Plan | ImageLike,
+        styles: ImageLike | Sequence[ImageLike] | None = None,
+        config: Config | None = None,
+        *,
+        init: torch.Tensor | None = None,
+        extra_terms: Sequence[Term] = (),
+        progress: ProgressCallback | None = None,
+        style_masks: Sequence[ImageLike] | None = None,
+        content_mask: ImageLike | None = None,
+        checkpoint: StateCallback | None = None,
+        checkpoint_every: int = 0,
+        resume: RunState | None = None,
+    ) -> Result:
+        """Run a :class:`Plan` (or, as ``run(content, styles, config)``, prepare one first)
+        and return a :class:`Result`.
+
+        ``init``, a (1, 3, H, W) RGB tensor in [0, 1] of any size, is the starting image
+        instead of the config's ``init`` (resized to the first scale). ``extra_terms`` are
+        named terms added to the objective at every scale and reported in its parts (see
+        :class:`~artstyle.engine.objective.Term`). ``progress`` receives a
+        :class:`~artstyle.engine.loop.Progress` after every iteration; ``checkpoint``, a
+        :class:`~artstyle.engine.loop.RunState` after every ``checkpoint_every``-th one;
+        ``resume``, such a state from a run of the same plan, continues it (see
+        :func:`~artstyle.engine.pyramid.optimize_stages`). A run whose loss or image stops
+        being finite raises :class:`~artstyle.errors.DivergedError`.
+        """
+        if not isinstance(plan, Plan):
+            if styles is None or config is None:
+                raise TypeError("Stylizer.run takes a Plan, or a content image, style images and a Config")
+            plan = self.prepare(plan, styles, config, style_masks=style_masks, content_mask=content_mask)
+        config = plan.config
+        self._check_made_with(config)
+        net = self.network(config.layers, config.pooling)
+        start = self._initial_image(init, plan)
+        with deterministic(config.deterministic):
+            image = optimize_stages(
+                plan.stages,
+                self._objectives(plan, net, tuple(extra_terms)),
+                start,
+                optimizer=config.optimizer,
+                learning_rate=config.lr,
+                callback=progress,
+                render_for=lambda index, stage: plan.scales[index].render,
+                detail_for=lambda index, stage: _detail(plan, index),
+                resume=resume,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+            )
+        picture = plan.scales[-1].render(image).detach().cpu()
+        return Result(tensor_to_image(picture), config, plan.seed, plan.device, picture)
+
+    def _config(self, config: Config | None, options: dict[str, Any]) -> Config:
+        if config is None:
+            config = make_config(**{"weights": self.weights_spec, "device": self.device_spec, **options})
+        elif options:
+            config = config.replace(**options)
+        self._check_made_with(config)
+        return config
+
+    def _check_made_with(self, config: Config) -> None:
+        for name, made_with in (("weights", self.weights_spec), ("device", self.device_spec)):
+            if getattr(config, name) != made_with:
+                raise ConfigError(f"this Stylizer was made with {name}={made_with!r}", option=name)
+
+    def _style_targets(
+        self, inputs: _Inputs, scales: Sequence[Scale], config: Config, net: VGG19Features, given: StyleTargets | None
+    ) -> StyleTargets:
+        """The style targets of every scale that is optimised: ``given`` ones where they
+        have the size, computed ones elsewhere."""
+        layers = tuple(name for name, _ in config.style_layers)
+        network = f"{self.weights_spec}|{config.pooling}|{','.join(layers)}|{config.preserve_color}"
+        digest = styles_digest([f"{style.size}".encode() + style.tobytes() for style in inputs.styles], network)
+        if given is not None and config.preserve_color in CONTENT_DEPENDENT_COLOR_MODES:
+            problem = f"{config.preserve_color!r} makes style targets for each content image; they cannot be shared"
+            raise ConfigError(problem, option="preserve_color")
+        if given is not None and given.styles != digest:
+            raise ConfigError("these style targets were computed for other style images, layers or weights")
+        targets = given if given is not None else StyleTargets(digest, layers)
+        for scale in scales:
+            key = target_key(scale.styles, scale.stage.tile_size)
+            if scale.stage.iterations and targets.get(key) is None:
+                stats = tuple(compute_stats(net, style, layers, scale.stage.tile_size) for style in scale.styles)
+                targets = targets.with_entry(key, stats)
+        return targets
+
+    def _objectives(
+        self, plan: Plan, net: VGG19Features, extra_terms: tuple[Term, ...]
+    ) -> Callable[[int, Stage], ObjectiveFunction | SelfDifferentiating]:
+        """What :func:`~artstyle.engine.pyramid.optimize_stages` calls to build each scale's objective."""
+        config = plan.config
 
         def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
-            p = prepared[index]
-            options: dict[str, Any] = {
-                **config.objective_weights(),
+            scale = plan.scales[index]
+            options: ObjectiveOptions = {
+                "content_layers": config.content_layers,
+                "style_layers": config.style_layers,
+                "content_weight": config.content_weight,
+                "style_weight": config.style_weight,
+                "tv_weight": config.tv_weight,
                 "style_blend": config.style_weights,
                 "style_loss": config.style_loss,
-                "style_masks": p.style_masks,
-                "content_mask": p.content_mask,
+                "style_masks": scale.style_masks,
+                "content_mask": scale.content_mask,
+                "extra_terms": extra_terms,
+                "style_stats": plan.style_targets.get(target_key(scale.styles, stage.tile_size)),
             }
-            if stage.tile_size:  # too large for one pass of the network (see artstyle.tiling)
-                return TiledObjective(net, p.content, p.styles, tile_size=stage.tile_size, **options)
-            return Objective(net, p.content, p.styles, **options)
+            if stage.tile_size:  # too large for one pass of the network (see artstyle.engine.tiled)
+                return TiledObjective(net, scale.content, scale.styles, tile_size=stage.tile_size, **options)
+            return Objective(net, scale.content, scale.styles, **options)
 
-        def render_for(index: int, stage: Stage) -> Callable[[torch.Tensor], torch.Tensor]:
-            return prepared[index].render
+        return objective_for
 
-        def detail_for(index: int, stage: Stage) -> torch.Tensor:
-            # The content's detail between the previous scale and this one (a Laplacian level).
-            content, coarser = prepared[index].content, stages[index - 1]
-            blurred = resize_image(resize_image(content, coarser.height, coarser.width), stage.height, stage.width)
-            return content - blurred
-
-        image = optimize_stages(
-            stages,
-            objective_for,
-            self._initial_image(config.init, prepared[0]),
-            optimizer=config.optimizer,
-            learning_rate=config.lr,
-            callback=progress,
-            render_for=render_for,
-            detail_for=detail_for,
-            resume=resume,
-            checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every,
-        )
-        picture = prepared[-1].render(image).detach().cpu()
-        return Result(tensor_to_image(picture), config, seed, str(self.device), picture)
-
-    def _initial_image(self, init: str, first: _Prepared) -> torch.Tensor:
-        """``content``; ``noise``: mid grey plus N(0, 0.05^2) noise; or an image file
-        resized to the first scale's size (its luminance for luminance-only transfer)."""
-        if init == "content":
-            return first.content
-        shape = first.content.shape
-        if init == "noise":
-            return (0.5 + 0.05 * torch.randn(shape)).to(self.device)
-        picture = as_image(init, "--init image").resize((shape[3], shape[2]), Image.Resampling.LANCZOS)
-        image = image_to_tensor(picture).to(self.device)
+    def _initial_image(self, init: torch.Tensor | None, plan: Plan) -> torch.Tensor:
+        """The starting image at the first scale: ``init`` (a tensor) resized; else the
+        config's ``init``: ``content``; ``noise``: mid grey plus N(0, 0.05^2) noise drawn
+        from the run's own generator; or an image file resized to the first scale's size
+        (its luminance for luminance-only transfer)."""
+        first = plan.scales[0].content
+        shape = first.shape
+        if init is not None:
+            return _start_from_tensor(init, first)
+        if plan.config.init == "content":
+            return first
+        if plan.config.init == "noise":
+            return (0.5 + 0.05 * torch.randn(shape, generator=generator(plan.seed))).to(self.device)
+        picture = as_image(plan.config.init, f"{flag('init')} image")
+        image = image_to_tensor(picture.resize((shape[3], shape[2]), Image.Resampling.LANCZOS)).to(self.device)
         return luminance(image) if shape[1] == 1 else image
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """The tensors of one scale: what the objective sees, and how to show its image as RGB."""
+def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """A given starting image, checked, on the device, at the first scale's size and channels."""
+    if not isinstance(init, torch.Tensor) or init.dim() != 4 or init.shape[0] != 1 or init.shape[1] != 3:
+        got = tuple(init.shape) if isinstance(init, torch.Tensor) else type(init).__name__
+        raise ConfigError(f"expected a (1, 3, H, W) RGB tensor in [0, 1], got {got}", option="init")
+    if not bool(torch.isfinite(init).all()):
+        raise ConfigError("the starting image has NaN or infinite values", option="init")
+    image = resize_image(init.detach().to(first.device, first.dtype).clamp(0, 1), first.shape[2], first.shape[3])
+    return luminance(image) if first.shape[1] == 1 else image
 
-    content: torch.Tensor
-    styles: list[torch.Tensor]
-    style_masks: list[torch.Tensor] | None
-    content_mask: torch.Tensor | None
-    chroma: torch.Tensor | None  # the content in RGB, for luminance-only transfer
 
-    def render(self, image: torch.Tensor) -> torch.Tensor:
-        return recombine(image, self.chroma) if self.chroma is not None else image
+def _detail(plan: Plan, index: int) -> torch.Tensor:
+    """The content's detail between the previous scale and this one (a Laplacian level)."""
+    content, stage, coarser = plan.scales[index].content, plan.stages[index], plan.stages[index - 1]
+    blurred = resize_image(resize_image(content, coarser.height, coarser.width), stage.height, stage.width)
+    return content - blurred
 
 
 @dataclass(frozen=True)
@@ -271,11 +416,10 @@ class _Inputs:
     ) -> _Inputs:
         style_list = _as_style_list(styles)
         if config.style_weights is not None and len(config.style_weights) != len(style_list):
-            raise ConfigError(
-                f"--style-weights: {len(config.style_weights)} weights for {len(style_list)} style images"
-            )
+            count = f"{len(config.style_weights)} weights for {len(style_list)} style images"
+            raise ConfigError(count, option="style_weights")
         if style_masks is not None and len(style_masks) != len(style_list):
-            raise ConfigError(f"--style-masks: {len(style_masks)} masks for {len(style_list)} style images")
+            raise ConfigError(f"{len(style_masks)} masks for {len(style_list)} style images", option="style_masks")
         names = [f"style image {i}" if len(style_list) > 1 else "style image" for i in range(1, len(style_list) + 1)]
         content_image = _fit(as_image(content, "content image"), config.size, "content image", config)
         style_images = [as_image(s, name) for s, name in zip(style_list, names, strict=True)]
@@ -310,10 +454,11 @@ class _Inputs:
             min_side=net.min_side,
         )
         if not stages[-1].iterations and len(stages) == 1:
-            raise ConfigError(
-                "--iterations 0 needs two scales or more (coarse to fine, with --size at least "
-                f"--scale-factor times --min-size); this run has one, of {max(width, height)} px"
+            problem = (
+                f"0 needs two scales or more (coarse to fine, with {flag('size')} at least "
+                f"{flag('scale_factor')} times {flag('min_size')}); this run has one, of {max(width, height)} px"
             )
+            raise ConfigError(problem, option="iterations", message=f"{flag('iterations')} {problem}")
         for stage in stages:
             long_side = self.style_long_side(config, max(stage.height, stage.width))
             for style in self.styles:
@@ -322,7 +467,7 @@ class _Inputs:
                 net.check_size(resized[1], resized[0], what)
         return stages
 
-    def at(self, stage: Stage, config: Config, device: torch.device) -> _Prepared:
+    def at(self, stage: Stage, config: Config, device: torch.device) -> Scale:
         """The tensors of one scale, on ``device``."""
         content = image_to_tensor(_resized(self.content, stage.width, stage.height)).to(device)
         long_side = self.style_long_side(config, max(stage.height, stage.width))
@@ -336,12 +481,12 @@ class _Inputs:
         if config.preserve_color == "luminance":
             luma = luminance(content)
             styles = [match_luminance(luminance(style), luma) for style in styles]
-            return _Prepared(luma, styles, masks, content_mask, chroma=content)
-        return _Prepared(content, styles, masks, content_mask, chroma=None)
+            return Scale(stage, luma, styles, masks, content_mask, chroma=content)
+        return Scale(stage, content, styles, masks, content_mask, chroma=None)
 
 
 def _style_side_at_output(config: Config) -> float:
-    """The style images' long side at the output size: --style-size, else SIZE * STYLE_SCALE."""
+    """The style images' long side at the output size: ``style_size``, else ``size * style_scale``."""
     return config.style_size if config.style_size is not None else config.size * config.style_scale
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from artstyle.color import COLOR_MODES
 from artstyle.errors import ConfigError
-from artstyle.features.vgg import LAYER_NAMES, check_layer_names
+from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
+from artstyle.features.layers import check_layer_names, deepest, min_tile_size
 from artstyle.losses import STYLE_LOSSES
-from artstyle.tiling import min_tile_size
 
 LayerWeights = tuple[tuple[str, float], ...]
 
@@ -42,13 +42,8 @@ def preset_options(name: str | None) -> dict[str, Any]:
     if name is None:
         return {}
     if name not in PRESETS:
-        raise ConfigError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+        raise ConfigError(f"expected one of {', '.join(PRESETS)}, got {name!r}", option="preset")
     return dict(PRESETS[name])
-
-
-def flag(name: str) -> str:
-    """The CLI flag of a config field: ``tv_weight`` -> ``--tv-weight``."""
-    return "--" + name.replace("_", "-")
 
 
 def _option(default: Any, help: str, metavar: str | None = None, choices: Sequence[str] = ()) -> Any:
@@ -69,13 +64,13 @@ def parse_layers(value: str | Sequence[str | tuple[str, float]] | Mapping[str, f
                 name, _, weight = part.strip().partition(":")
                 items.append((name.strip(), weight.strip() or 1.0))
             else:
-                raise ConfigError(f"{flag(option)}: expected layer names, got {part!r}")
+                raise ConfigError(f"expected layer names, got {part!r}", option=option)
     if not items:
-        raise ConfigError(f"{flag(option)}: at least one layer is needed")
-    parsed = [(name, _number(weight, f"{flag(option)} {name}")) for name, weight in items]
-    check_layer_names([name for name, _ in parsed], flag(option))
+        raise ConfigError("at least one layer is needed", option=option)
+    parsed = [(name, _number(weight, option, part=name)) for name, weight in items]
+    check_layer_names([name for name, _ in parsed], option)
     if len({name for name, _ in parsed}) != len(parsed):
-        raise ConfigError(f"{flag(option)}: a layer is listed twice")
+        raise ConfigError("a layer is listed twice", option=option)
     return tuple(parsed)
 
 
@@ -84,27 +79,28 @@ def format_layers(layers: LayerWeights) -> str:
     return ",".join(name if weight == 1 else f"{name}:{weight!r}" for name, weight in layers)
 
 
-def _number(value: object, what: str, minimum: float = 0.0, strict: bool = False) -> float:
+def _number(value: object, option: str, minimum: float = 0.0, strict: bool = False, part: str | None = None) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"{what}: expected a number, got {value!r}") from None
+        raise ConfigError(f"expected a number, got {value!r}", option=option, part=part) from None
     if not math.isfinite(number) or number < minimum or (strict and number == minimum):
         relation = "greater than" if strict else "at least"
-        raise ConfigError(f"{what}: expected a finite number {relation} {minimum:g}, got {value!r}")
+        problem = f"expected a finite number {relation} {minimum:g}, got {value!r}"
+        raise ConfigError(problem, option=option, part=part)
     return number
 
 
-def _integer(value: object, what: str, minimum: int) -> int:
+def _integer(value: object, option: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             value = int(str(value)) if not isinstance(value, float) else int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{what}: expected a whole number, got {value!r}") from None
+            raise ConfigError(f"expected a whole number, got {value!r}", option=option) from None
     if value < minimum:
-        raise ConfigError(f"{what}: expected a whole number of at least {minimum}, got {value}")
+        raise ConfigError(f"expected a whole number of at least {minimum}, got {value}", option=option)
     return value
 
 
@@ -114,23 +110,23 @@ def _blend_weights(value: object) -> tuple[float, ...]:
         weights = weights.replace(",", " ").split()
     elif isinstance(weights, (int, float)):
         weights = (weights,)
-    blend = tuple(_number(w, "--style-weights") for w in weights)
+    blend = tuple(_number(w, "style_weights") for w in weights)
     if not blend or sum(blend) <= 0:
-        raise ConfigError("--style-weights: at least one weight must be positive")
+        raise ConfigError("at least one weight must be positive", option="style_weights")
     return blend
 
 
-def _boolean(value: object, what: str) -> bool:
+def _boolean(value: object, option: str) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return value.strip().lower() in ("true", "yes", "on", "1")
-    raise ConfigError(f"{what}: expected true or false, got {value!r}")
+    raise ConfigError(f"expected true or false, got {value!r}", option=option)
 
 
-def _choice(value: object, what: str, choices: Sequence[str]) -> str:
+def _choice(value: object, option: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ConfigError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"expected one of {', '.join(choices)}, got {value!r}", option=option)
     return str(value)
 
 
@@ -188,47 +184,47 @@ class Config:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # the dataclass is frozen; normalise once, here
-        set_(self, "size", _integer(self.size, "--size", 1))
-        set_(self, "style_scale", _number(self.style_scale, "--style-scale", strict=True))
+        set_(self, "size", _integer(self.size, "size", 1))
+        set_(self, "style_scale", _number(self.style_scale, "style_scale", strict=True))
         if self.style_size is not None:
-            set_(self, "style_size", _integer(self.style_size, "--style-size", 1))
+            set_(self, "style_size", _integer(self.style_size, "style_size", 1))
         if self.style_weights is not None:
             set_(self, "style_weights", _blend_weights(self.style_weights))
         for name in ("content_weight", "style_weight", "tv_weight"):
-            set_(self, name, _number(getattr(self, name), flag(name)))
+            set_(self, name, _number(getattr(self, name), name))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
-        set_(self, "iterations", _integer(self.iterations, "--iterations", 0))
-        set_(self, "coarse_iterations", _integer(self.coarse_iterations, "--coarse-iterations", 1))
+        set_(self, "iterations", _integer(self.iterations, "iterations", 0))
+        set_(self, "coarse_iterations", _integer(self.coarse_iterations, "coarse_iterations", 1))
         self._check_perceptual_options()
-        set_(self, "optimizer", _choice(self.optimizer, "--optimizer", OPTIMIZERS))
+        set_(self, "optimizer", _choice(self.optimizer, "optimizer", OPTIMIZERS))
         if self.learning_rate is not None:
-            set_(self, "learning_rate", _number(self.learning_rate, "--learning-rate", strict=True))
+            set_(self, "learning_rate", _number(self.learning_rate, "learning_rate", strict=True))
         if not isinstance(self.init, str) or not self.init:
-            raise ConfigError(f"--init: expected 'content', 'noise' or an image file, got {self.init!r}")
+            raise ConfigError(f"expected 'content', 'noise' or an image file, got {self.init!r}", option="init")
         if self.seed is not None:
-            set_(self, "seed", _integer(self.seed, "--seed", 0))
-        set_(self, "pooling", _choice(self.pooling, "--pooling", POOLINGS))
-        set_(self, "device", _choice(self.device, "--device", DEVICES))
+            set_(self, "seed", _integer(self.seed, "seed", 0))
+        set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
+        set_(self, "device", _choice(self.device, "device", DEVICES))
         if not isinstance(self.weights, str) or not self.weights:
-            raise ConfigError(f"--weights: expected bundled, torchvision or a file, got {self.weights!r}")
-        set_(self, "deterministic", _boolean(self.deterministic, "--deterministic"))
-        set_(self, "tile_size", _integer(self.tile_size, "--tile-size", 0))
+            raise ConfigError(f"expected bundled, torchvision or a file, got {self.weights!r}", option="weights")
+        set_(self, "deterministic", _boolean(self.deterministic, "deterministic"))
+        set_(self, "tile_size", _integer(self.tile_size, "tile_size", 0))
         smallest = min_tile_size(self.layers)
         if 0 < self.tile_size < smallest:
-            deepest = max(self.layers, key=LAYER_NAMES.index)
             raise ConfigError(
-                f"--tile-size: expected 0 (automatic) or at least {smallest} px with layers down to {deepest}, "
-                f"got {self.tile_size}"
+                f"expected 0 (automatic) or at least {smallest} px with layers down to {deepest(self.layers)}, "
+                f"got {self.tile_size}",
+                option="tile_size",
             )
 
     def _check_perceptual_options(self) -> None:
         set_ = object.__setattr__
-        set_(self, "pyramid", _boolean(self.pyramid, "--pyramid"))
-        set_(self, "min_size", _integer(self.min_size, "--min-size", 1))
-        set_(self, "scale_factor", _number(self.scale_factor, "--scale-factor", minimum=1.0, strict=True))
-        set_(self, "style_loss", _choice(self.style_loss, "--style-loss", STYLE_LOSSES))
-        set_(self, "preserve_color", _choice(self.preserve_color, "--preserve-color", COLOR_MODES))
+        set_(self, "pyramid", _boolean(self.pyramid, "pyramid"))
+        set_(self, "min_size", _integer(self.min_size, "min_size", 1))
+        set_(self, "scale_factor", _number(self.scale_factor, "scale_factor", minimum=1.0, strict=True))
+        set_(self, "style_loss", _choice(self.style_loss, "style_loss", STYLE_LOSSES))
+        set_(self, "preserve_color", _choice(self.preserve_color, "preserve_color", COLOR_MODES))
 
     @property
     def lr(self) -> float:

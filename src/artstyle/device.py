@@ -1,14 +1,19 @@
-"""Compute device and random seed, each resolved once at the edge of a run."""
+"""Compute device, random numbers and deterministic mode, each resolved once at the edge of a run.
+
+Runs can share a process (a web server, a batch): each draws its random numbers from its
+own :class:`torch.Generator` (:func:`generator`), and deterministic mode is switched on
+for one run and back off after it (:func:`deterministic`), as far as PyTorch allows.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import random
+from collections.abc import Iterator
 
-import numpy as np
 import torch
 
-from artstyle.errors import DeviceError
+from artstyle.errors import DeviceError, flag
 
 
 def resolve_device(name: str) -> torch.device:
@@ -18,9 +23,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise DeviceError(f"--device {name}: no {name.upper()} device is available here; use --device cpu or auto")
+        option = flag("device")
+        raise DeviceError(f"{option} {name}: no {name.upper()} device is available here; use {option} cpu or auto")
     if name not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"--device: unknown device {name!r}")
+        raise DeviceError(f"{flag('device')}: unknown device {name!r}")
     return torch.device(name)
 
 
@@ -36,20 +42,43 @@ def tune_for(device: torch.device) -> None:
     torch.backends.cudnn.benchmark = True
 
 
-def set_seed(seed: int) -> None:
-    """Seed every random generator a run may use (Python, NumPy, PyTorch on all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def generator(seed: int) -> torch.Generator:
+    """A CPU random generator of one run, seeded with ``seed`` (it draws the same numbers as
+    the global generator after ``torch.manual_seed(seed)``). Tensors for another device are
+    drawn on the CPU and moved, so a seed gives the same start on every device."""
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool) -> Iterator[None]:
+    """Inside, with ``enabled``, PyTorch uses only deterministic algorithms (see
+    :func:`set_deterministic`); afterwards the previous settings are back. The switches
+    are process-wide (PyTorch has no per-thread ones), so two runs in parallel threads
+    share them."""
+    if not enabled:
+        yield
+        return
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    set_deterministic(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
 
 
 def set_deterministic(enabled: bool) -> None:
     """With ``enabled``, make PyTorch use only deterministic algorithms from now on.
 
     Covers cuDNN and cuBLAS too (``CUBLAS_WORKSPACE_CONFIG`` is set when it is not
-    already). This is process-wide and stays on; nothing is changed when ``enabled``
-    is False. An operation without a deterministic implementation runs anyway, with
-    a warning (PyTorch's ``warn_only``).
+    already). This is process-wide and stays on (:func:`deterministic` scopes it to a
+    block); nothing is changed when ``enabled`` is False. An operation without a
+    deterministic implementation runs anyway, with a warning (PyTorch's ``warn_only``).
     """
     if not enabled:
         return

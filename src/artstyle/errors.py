@@ -17,8 +17,32 @@ class ArtstyleError(Exception):
     """Base class of every error artstyle raises on purpose."""
 
 
+def flag(option: str) -> str:
+    """The command-line flag of an option: ``tv_weight`` -> ``--tv-weight``.
+
+    Options are named by their :class:`~artstyle.config.Config` field everywhere in the
+    library; this is the one place that spells them as flags (in messages).
+    """
+    return "--" + option.replace("_", "-")
+
+
 class ConfigError(ArtstyleError, ValueError):
-    """An option has an invalid value (raised before any work is done)."""
+    """An option has an invalid value (raised before any work is done).
+
+    ``option`` is the :class:`~artstyle.config.Config` field (or front-end option) at
+    fault, None when the problem is not one option's; ``part`` the part of its value
+    (a layer of ``style_layers``), if any; ``problem`` says what is wrong with it. The
+    message is ``--option-flag: problem`` (the CLI's spelling; ``message`` replaces it
+    where a sentence reads better); a front end with other labels (the web page) builds
+    its own from ``option`` and ``problem``.
+    """
+
+    def __init__(
+        self, problem: str, *, option: str | None = None, part: str | None = None, message: str | None = None
+    ) -> None:
+        where = f"{flag(option)}{f' {part}' if part else ''}: " if option else ""
+        super().__init__(message if message is not None else where + problem)
+        self.option, self.part, self.problem = option, part, problem
 
 
 class LayerNameError(ConfigError):
@@ -51,7 +75,11 @@ class ReproduceError(ArtstyleError):
 
 class CheckpointError(ArtstyleError):
     """A checkpoint to resume from is missing, unreadable, or from other inputs or options;
-    or a checkpoint cannot be written."""
+    or a checkpoint cannot be written. ``option`` names the option concerned, if any."""
+
+    def __init__(self, problem: str, *, option: str | None = None) -> None:
+        super().__init__(f"{flag(option)}: {problem}" if option else problem)
+        self.option = option
 
 
 class DivergedError(ArtstyleError):
@@ -70,6 +98,10 @@ class DivergedError(ArtstyleError):
     ) -> None:
         super().__init__(message)
         self.step, self.iterations, self.term, self.image = step, iterations, term, image
+
+
+class OutOfMemoryError(ArtstyleError):
+    """The device (or the host) ran out of memory; the message says what would need less."""
 
 
 class ArtstyleWarning(UserWarning):

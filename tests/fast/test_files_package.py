@@ -1,4 +1,4 @@
-"""The layout of artstyle.files: what it may import, and the old modules that re-export it."""
+"""The layout of artstyle.files: what it may import, and the old module that re-exports it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import artstyle.files
-from artstyle import atomic, imageio
-from artstyle.files import atomic as files_atomic
+from artstyle import imageio
 
 PACKAGE = Path(artstyle.files.__file__).parent
 # What the package may import: the standard library, these, and nothing of the engine.
@@ -52,8 +51,3 @@ def test_imageio_re_exports_every_public_name_from_its_new_module() -> None:
         module = f"artstyle.files.{constants[name]}" if name in constants else value.__module__
         assert module.startswith("artstyle.files."), name
         assert getattr(importlib.import_module(module), name) is value, name
-
-
-def test_atomic_re_exports_artstyle_files_atomic() -> None:
-    for name in atomic.__all__:
-        assert getattr(atomic, name) is getattr(files_atomic, name)

@@ -24,11 +24,12 @@ import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
 
 from artstyle import __version__, api, cli
-from artstyle.checkpoint import FORMAT, checkpoint_path, read_checkpoint
 from artstyle.engine import Objective, Progress, RunState, Stage, optimize_stages
 from artstyle.errors import CheckpointError
 from artstyle.features.vgg import VGG19Features
 from artstyle.imageio import read_metadata
+from artstyle.runs import checkpoint as checkpoints
+from artstyle.runs.checkpoint import FORMAT, checkpoint_path, read_checkpoint
 
 STAGES = [Stage(16, 16, 13), Stage(32, 32, 3)]  # 10 warm-up steps, 3 of L-BFGS; then 3 more at 32 px
 TOTAL = 16
@@ -320,7 +321,7 @@ def test_a_signal_during_a_checkpoint_write_waits_for_it(
     capsys: CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = cli.save_checkpoint
+    real = checkpoints.save_checkpoint
 
     def save_and_get_stopped(path: Any, state: RunState, expected: Any) -> None:
         if state.step == 3:
@@ -328,7 +329,7 @@ def test_a_signal_during_a_checkpoint_write_waits_for_it(
             os.kill(os.getpid(), signal.SIGTERM)  # arrives while the file is being written
         real(path, state, expected)
 
-    monkeypatch.setattr(cli, "save_checkpoint", save_and_get_stopped)
+    monkeypatch.setattr(checkpoints, "save_checkpoint", save_and_get_stopped)
     cut = tmp_path / "cut.png"
     code, err = run_cli(argv(files, cut, "--checkpoint-every", "1"), capsys)
     assert code == 143

@@ -19,22 +19,18 @@ import pytest
 import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
 
-from artstyle import cli, tiling
+from artstyle import cli
 from artstyle.api import Stylizer, make_config
 from artstyle.config import Config
-from artstyle.engine import Objective, RunState, Stage, optimize, optimize_stages
+from artstyle.engine import Objective, RunState, Stage, optimize, optimize_stages, plan
+from artstyle.engine.plan import available_memory, pass_bytes, plan_memory
+from artstyle.engine.tiled import TiledObjective, tile_grid, tiled_feature_stats
 from artstyle.errors import ConfigError, DivergedError
+from artstyle.features.layers import min_tile_size
 from artstyle.features.vgg import VGG19Features, context_margin, min_image_side, pools_before, receptive_field
 from artstyle.losses import feature_stats
-from artstyle.tiling import (
-    TiledObjective,
-    available_memory,
-    min_tile_size,
-    pass_bytes,
-    plan_memory,
-    tile_grid,
-    tiled_feature_stats,
-)
+from artstyle.runs import Job
+from artstyle.runs.execute import out_of_memory_message
 
 LAYERS = ("relu1_1", "relu2_1", "relu2_2", "relu3_1")  # those of the shallow_vgg fixture
 CONTENT_LAYERS = (("relu2_2", 1.0),)
@@ -267,11 +263,11 @@ def test_plan_tiles_only_the_scales_that_do_not_fit() -> None:
     plenty = plan_memory(stages, layers=layers, channels=3, optimizer="lbfgs", tile_size=0, available=1 << 50)
     assert [(s.tile_size, s.history_size) for s in plenty] == [(0, 100)] * 4
     planned = plan_memory(stages, layers=layers, channels=3, optimizer="lbfgs", tile_size=0, available=24 * GIB)
-    budget = int(24 * GIB * tiling.MEMORY_FRACTION)
+    budget = int(24 * GIB * plan.MEMORY_FRACTION)
     for stage in planned:
         numel = 3 * stage.height * stage.width
         assert stage.history_size == max(5, min(100, budget // 4 // (8 * numel)))
-        kept = 8 * numel * stage.history_size + tiling.IMAGE_COPIES * 4 * numel
+        kept = 8 * numel * stage.history_size + plan.IMAGE_COPIES * 4 * numel
         room = budget - kept
         if stage.tile_size == 0:
             assert pass_bytes(stage.height, stage.width, layers) <= room
@@ -296,7 +292,7 @@ def test_plan_with_a_tile_size_or_adam_or_luminance() -> None:
     assert [s.history_size for s in tiny] == [100] * 3  # Adam has none to cut
     luminance = plan_memory(stages, layers=layers, channels=1, optimizer="lbfgs", tile_size=0, available=200 << 20)
     rgb = plan_memory(stages, layers=layers, channels=3, optimizer="lbfgs", tile_size=0, available=200 << 20)
-    assert luminance[-1].history_size > rgb[-1].history_size >= tiling.MIN_HISTORY
+    assert luminance[-1].history_size > rgb[-1].history_size >= plan.MIN_HISTORY
 
 
 def test_pass_estimate_grows_with_the_pixels_and_the_depth() -> None:
@@ -311,7 +307,7 @@ def test_available_memory_reads_meminfo_then_falls_back(tmp_path: Path, monkeypa
     meminfo.write_text("MemTotal:       24683656 kB\nMemAvailable:    1000 kB\n")
     cpu = torch.device("cpu")
     assert available_memory(cpu, str(meminfo)) == 1000 * 1024
-    monkeypatch.setattr(tiling.os, "sysconf", lambda name: {"SC_PHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[name])
+    monkeypatch.setattr(plan.os, "sysconf", lambda name: {"SC_PHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[name])
     assert available_memory(cpu, str(tmp_path / "missing")) == 1000 * 4096 // 2
     meminfo.write_text("MemTotal: 1 kB\n")  # no MemAvailable (old kernels)
     assert available_memory(cpu, str(meminfo)) == 1000 * 4096 // 2
@@ -319,8 +315,8 @@ def test_available_memory_reads_meminfo_then_falls_back(tmp_path: Path, monkeypa
     def no_sysconf(name: str) -> int:
         raise ValueError(name)
 
-    monkeypatch.setattr(tiling.os, "sysconf", no_sysconf)
-    assert available_memory(cpu, str(tmp_path / "missing")) == tiling.FALLBACK_MEMORY
+    monkeypatch.setattr(plan.os, "sysconf", no_sysconf)
+    assert available_memory(cpu, str(tmp_path / "missing")) == plan.FALLBACK_MEMORY
     assert available_memory(cpu) > 0  # this machine's
 
 
@@ -409,8 +405,8 @@ def test_the_smallest_tile_depends_on_the_layers() -> None:
 
 def test_out_of_memory_suggests_tiles() -> None:
     def message(**options: Any) -> str:
-        job = cli.Job("photo.jpg", ["painting.jpg"], "out.png", Config(**options))
-        return cli._out_of_memory(job, (4000, 3000), "cpu")
+        job = Job("photo.jpg", ["painting.jpg"], "out.png", Config(**options))
+        return out_of_memory_message(job, (4000, 3000), "cpu")
 
     assert message(size=4096).endswith("(L-BFGS keeps 100 steps of history), or --tile-size 512")
     assert message(size=4096, tile_size=1024).endswith(", or a smaller --tile-size (now 1024)")

@@ -15,8 +15,8 @@ import torch
 
 from artstyle import Stylizer, api
 from artstyle.api import make_config
+from artstyle.engine.tiled import TiledObjective
 from artstyle.imageio import read_image
-from artstyle.tiling import TiledObjective
 
 pytestmark = pytest.mark.real
 

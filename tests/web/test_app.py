@@ -13,6 +13,7 @@ from PIL import Image
 
 from artstyle import web
 from artstyle.api import Stylizer
+from artstyle.cli import serve
 from artstyle.web import CONTROLS, Studio
 
 
@@ -44,7 +45,7 @@ def test_serve_on_a_taken_port_fails_in_one_line_and_leaves_no_files(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = web._serve("127.0.0.1", port, Stylizer(device="cpu"), web.Limits())
+        code = serve._serve("127.0.0.1", port, Stylizer(device="cpu"), web.Limits())
     assert code == 1
     err = capsys.readouterr().err
     assert err == (

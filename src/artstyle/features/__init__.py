@@ -1,6 +1,7 @@
-"""The feature network: VGG19's architecture and the sources of its weights."""
+"""The feature network: VGG19's layer table, its architecture and the sources of its weights."""
 
-from artstyle.features.vgg import LAYER_NAMES, VGG19Features, check_layer_names, min_image_side
+from artstyle.features.layers import LAYER_NAMES, check_layer_names, min_image_side
+from artstyle.features.vgg import VGG19Features
 from artstyle.features.weights import Preprocessing, VGGWeights, load_weights
 
 __all__ = [

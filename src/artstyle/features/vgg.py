@@ -2,16 +2,15 @@
 
 The network is the convolutional part of VGG19 (Simonyan & Zisserman, "Very Deep
 Convolutional Networks for Large-Scale Image Recognition", 2014), which Gatys et al.
-(2016) use for style transfer. Layers are named as in the paper's style-transfer
-literature (``conv1_1``, ``relu1_1`` ... ``relu5_4``, ``pool1`` ... ``pool5``) and the
-whole table is generated from one list of block sizes. The module only holds the
-architecture; weights and their preprocessing come from :mod:`artstyle.features.weights`.
+(2016) use for style transfer, built from the one layer table of
+:mod:`artstyle.features.layers` (``conv1_1``, ``relu1_1`` ... ``relu5_4``, ``pool1`` ...
+``pool5``). The module only holds the architecture; weights and their preprocessing
+come from :mod:`artstyle.features.weights`.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -19,86 +18,32 @@ from torch import nn
 from torch.nn import functional as F
 
 from artstyle.errors import ImageTooSmallError, LayerNameError, WeightsError
+from artstyle.features.layers import (
+    CONV_NAMES,
+    INDEX,
+    LAYER_NAMES,
+    LAYERS,
+    check_layer_names,
+    context_margin,
+    deepest,
+    min_image_side,
+    pools_before,
+    receptive_field,
+)
 from artstyle.features.weights import Preprocessing, VGGWeights
 
-# (number of conv layers, output channels) for each of the five blocks.
-BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
-
-
-def _layer_table() -> tuple[tuple[str, str, int, int], ...]:
-    """Every layer as (name, kind, in_channels, out_channels), in network order."""
-    table: list[tuple[str, str, int, int]] = []
-    channels = 3
-    for block, (n_convs, width) in enumerate(BLOCKS, start=1):
-        for i in range(1, n_convs + 1):
-            table.append((f"conv{block}_{i}", "conv", channels, width))
-            table.append((f"relu{block}_{i}", "relu", width, width))
-            channels = width
-        table.append((f"pool{block}", "pool", width, width))
-    return tuple(table)
-
-
-LAYERS = _layer_table()
-LAYER_NAMES: tuple[str, ...] = tuple(name for name, *_ in LAYERS)
-CONV_NAMES: tuple[str, ...] = tuple(name for name, kind, *_ in LAYERS if kind == "conv")
-_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
-
-
-def check_layer_names(names: Iterable[str], option: str = "layer") -> None:
-    """Raise :class:`LayerNameError` with a "did you mean" hint for an unknown name."""
-    for name in names:
-        if name not in _INDEX:
-            close = difflib.get_close_matches(name, LAYER_NAMES, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else "; e.g. relu1_1 ... relu5_4"
-            raise LayerNameError(f"{option}: unknown VGG19 layer '{name}'{hint}")
-
-
-def pools_before(name: str) -> int:
-    """How many 2x2 poolings lie before (and including) layer ``name``."""
-    return sum(1 for layer in LAYER_NAMES[: _INDEX[name] + 1] if layer.startswith("pool"))
-
-
-def min_image_side(names: Iterable[str]) -> int:
-    """Smallest image side (px) for which every named layer has at least one pixel."""
-    deepest = max((pools_before(name) for name in names), default=0)
-    return 1 << deepest
-
-
-def receptive_field(name: str) -> tuple[int, int, int]:
-    """Where the features of layer ``name`` look: ``(lo, hi, stride)`` such that feature
-    ``k`` (along either axis) depends only on input pixels ``stride*k + lo`` to
-    ``stride*k + hi``, inclusive (relu5_1: -70, 85, 16).
-
-    A 3x3 convolution reaches one step further on each side, a 2x2 pooling one step
-    further on the high side and doubles the step.
-    """
-    check_layer_names([name])
-    lo = hi = 0
-    stride = 1
-    for _, kind, *_ in LAYERS[: _INDEX[name] + 1]:
-        if kind == "conv":
-            lo, hi = lo - stride, hi + stride
-        elif kind == "pool":
-            hi += stride
-            stride *= 2
-    return lo, hi, stride
-
-
-def context_margin(names: Iterable[str]) -> int:
-    """Pixels of context a crop needs around a region so that, for every named layer, the
-    features of the region computed from the crop are exactly those of the whole image.
-
-    The region's edges must lie on multiples of :func:`min_image_side` (so that the crop's
-    poolings line up with the whole image's); the margin is a multiple of it too (relu5_1:
-    80 px).
-    """
-    names = list(names)
-    align = min_image_side(names)
-    need = 0
-    for name in names:
-        lo, hi, stride = receptive_field(name)
-        need = max(need, -lo, hi - stride + 1)
-    return -(-need // align) * align
+# The layer table lives in artstyle.features.layers; these names stay importable from here.
+__all__ = [
+    "CONV_NAMES",
+    "LAYERS",
+    "LAYER_NAMES",
+    "VGG19Features",
+    "check_layer_names",
+    "context_margin",
+    "min_image_side",
+    "pools_before",
+    "receptive_field",
+]
 
 
 class VGG19Features(nn.Module):
@@ -133,7 +78,7 @@ class VGG19Features(nn.Module):
         self.layers = tuple(dict.fromkeys(layers))
         self.pooling = pooling
         self.preprocessing = weights.preprocessing if weights else Preprocessing.imagenet()
-        last = max(_INDEX[name] for name in self.layers)
+        last = INDEX[deepest(self.layers)]
         self.convs = nn.ModuleDict()
         self._order: list[tuple[str, str]] = []
         for name, kind, c_in, c_out in LAYERS[: last + 1]:
@@ -174,9 +119,9 @@ class VGG19Features(nn.Module):
     def check_size(self, height: int, width: int, what: str = "image") -> None:
         """Raise :class:`ImageTooSmallError` if an input of this size is too small."""
         if min(height, width) < self.min_side:
-            deepest = max(self.layers, key=LAYER_NAMES.index)
             raise ImageTooSmallError(
-                f"{what} is {width}x{height} px; layer {deepest} needs at least {self.min_side} px on each side"
+                f"{what} is {width}x{height} px; layer {deepest(self.layers)} needs at least {self.min_side} px "
+                "on each side"
             )
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:

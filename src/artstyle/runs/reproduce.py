@@ -1,4 +1,4 @@
-"""``artstyle reproduce ORIGINAL [-o NEW]``: make a picture again from the parameters embedded in it.
+"""Make a picture again from the parameters embedded in it (``artstyle reproduce``'s run frame).
 
 Every image artstyle writes records its options, seed, output format options and
 the sha256 of its input files (in a PNG text chunk, or in ``ORIGINAL.json`` beside
@@ -8,123 +8,106 @@ names beside ORIGINAL or in the current directory, or as given by ``--content``,
 and writes NEW (by default ``ORIGINAL-STEM.reproduced.EXT`` beside the original;
 the original itself only with ``--overwrite``). It then says whether the new file
 is identical to the original. Runs are bit-identical with ``--deterministic`` on the
-same machine; an interrupted or intermediate image is reproduced by stopping at the
-same iteration.
+same machine; a stopped, interrupted or intermediate image is reproduced by stopping at
+the same iteration (``stopped_at``; ``interrupted_at`` in pictures of earlier versions;
+``step`` for an intermediate image). :func:`reproduction` makes the
+:class:`~artstyle.runs.job.Job`; the front end runs it and :func:`compare` says how the
+new file compares.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from artstyle import __version__
-from artstyle.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Job, Parser, Signals, add_output_options, execute, guarded
-from artstyle.cli import sha256_of as _sha256
+from artstyle._version import __version__
 from artstyle.config import Config
 from artstyle.errors import ArtstyleWarning, ConfigError, ReproduceError
-from artstyle.imageio import read_image, read_metadata, sidecar_path
+from artstyle.files.metadata import read_metadata, sidecar_path
+from artstyle.files.read import read_image
+from artstyle.runs.job import LEGACY_STOPPED_KEY, STOPPED_KEY, Job
+from artstyle.runs.job import sha256_of as _sha256
+
+#: Where a picture records that it stopped early, in the order ``reproduce`` reads them.
+STOP_KEYS = (STOPPED_KEY, LEGACY_STOPPED_KEY, "step")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="artstyle reproduce",
-        description="Run again the style transfer that made ORIGINAL, from the parameters embedded in it, "
-        "after checking the input files against their recorded sha256.",
-    )
-    parser.add_argument("original", metavar="ORIGINAL", help="an image written by artstyle")
-    parser.add_argument(
-        "-o", "--output", help="the new image (default: ORIGINAL-STEM.reproduced.EXT beside the original)"
-    )
-    parser.add_argument("--content", metavar="FILE", help="the content image (default: found by its recorded name)")
-    parser.add_argument(
-        "--style", action="append", metavar="FILE", help="a style image; once per style image, in the recorded order"
-    )
-    parser.add_argument("--init", metavar="FILE", help="the --init image, for a run that started from one")
-    parser.add_argument(
-        "--style-masks", nargs="+", metavar="FILE", help="the style masks, in order (default: found by their names)"
-    )
-    parser.add_argument("--content-mask", metavar="FILE", help="the content mask (default: found by its name)")
-    parser.add_argument("--overwrite", action="store_true", help="allow --output to be the original itself")
-    parser.add_argument("--check", action="store_true", help="exit with 1 when the new image differs from the original")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
-    add_output_options(parser)
-    return parser
+@dataclass(frozen=True)
+class Given:
+    """Input files given instead of the recorded names (None: found by name)."""
+
+    content: str | None = None
+    styles: list[str] | None = None
+    init: str | None = None
+    style_masks: list[str] | None = None
+    content_mask: str | None = None
 
 
-def main(argv: Sequence[str]) -> int:
-    """``artstyle reproduce ...``; returns the exit code."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return guarded(lambda signals: _reproduce(args, signals), args.max_pixels)
+def reproduction(original: str, output: str | None = None, given: Given | None = None, overwrite: bool = False) -> Job:
+    """The job that makes ``original`` again from its metadata, writing ``output`` (default:
+    :func:`default_output`; the original itself only with ``overwrite``). Every input is
+    checked against its recorded sha256; the recorded number of CPU threads is used.
 
-
-def _reproduce(args: argparse.Namespace, signals: Signals) -> int:
-    original = str(args.original)
+    Raises ReproduceError (no or unusable metadata, missing or changed inputs) or
+    ConfigError (a bad ``given`` or ``output``).
+    """
+    given = given or Given()
     metadata = read_metadata(original)
     if metadata is None:
         where = "its 'artstyle' PNG text chunk" if original.lower().endswith(".png") else f"'{sidecar_path(original)}'"
         raise ReproduceError(f"cannot reproduce '{original}': no artstyle parameters found (looked for {where})")
     recorded = _Recorded(original, metadata)
-    output = args.output or _default_output(original)
-    if _same_file(output, original) and not args.overwrite:
-        raise ConfigError(f"--output: '{output}' is the original; add --overwrite to replace it")
-
+    output = output or default_output(original)
+    if _same_file(output, original) and not overwrite:
+        raise ConfigError(f"'{output}' is the original; add --overwrite to replace it", option="output")
     config = recorded.config()
-    inputs = recorded.inputs
-    content = _locate(recorded, "content image", inputs["content"], args.content, "--content")
-    styles_given: list[str | None] = list(args.style) if args.style else [None] * len(inputs["styles"])
-    if len(styles_given) != len(inputs["styles"]):
-        raise ConfigError(f"--style: given {len(styles_given)} times, but the run used {len(inputs['styles'])} styles")
-    count = len(inputs["styles"])
-    styles = [
-        _locate(recorded, f"style image {i}" if count > 1 else "style image", entry, given, "--style")
-        for i, (entry, given) in enumerate(zip(inputs["styles"], styles_given, strict=True), start=1)
-    ]
-    style_masks, content_mask = _locate_masks(recorded, args)
+    content = _locate(recorded, "content image", recorded.inputs["content"], given.content, "--content")
+    styles = _locate_styles(recorded, given)
+    style_masks, content_mask = _locate_masks(recorded, given)
     init_file = None
     if config.init not in ("content", "noise"):
-        init_file = _locate_init(recorded, config.init, args.init)
+        init_file = _locate_init(recorded, config.init, given.init)
         config = config.replace(init=init_file)
-
-    stop_key = "interrupted_at" if "interrupted_at" in metadata else "step"
-    job = Job(
+    stop_keys, stop_at = recorded.stop()
+    bit_depth, jpeg_quality = recorded.output_option("bit_depth", 8), recorded.output_option("jpeg_quality", 95)
+    recorded.check_environment()
+    return Job(
         content=content,
-        styles=styles,
+        styles=list(styles),
         output=output,
         config=config,
-        quiet=args.quiet,
-        bit_depth=recorded.output_option("bit_depth", 8),
-        jpeg_quality=recorded.output_option("jpeg_quality", 95),
+        bit_depth=bit_depth,
+        jpeg_quality=jpeg_quality,
         init_file=init_file,
-        style_masks=style_masks,
+        style_masks=list(style_masks) if style_masks is not None else None,
         content_mask=content_mask,
-        stop_at=recorded.stop_at(stop_key),
-        stop_key=stop_key,
+        stop_at=stop_at,
+        stop_keys=stop_keys or Job.stop_keys,
         # The files were checked by sha256: record them under their original names.
-        recorded_inputs=inputs,
+        recorded_inputs=recorded.inputs,
     )
-    recorded.check_environment()
-    code = execute(job, signals)
-    if code != EXIT_OK:
-        return code
-    same, verdict = _compare(original, output)
-    if not args.quiet:
-        print(f"artstyle: {output} {verdict}", file=sys.stderr)
-    return EXIT_FAILED if args.check and not same else EXIT_OK
 
 
-def _locate_masks(recorded: _Recorded, args: argparse.Namespace) -> tuple[list[str] | None, str | None]:
+def _locate_styles(recorded: _Recorded, given: Given) -> list[str]:
+    entries = recorded.inputs["styles"]
+    styles_given: list[str | None] = list(given.styles) if given.styles else [None] * len(entries)
+    if len(styles_given) != len(entries):
+        raise ConfigError(f"given {len(styles_given)} times, but the run used {len(entries)} styles", option="style")
+    count = len(entries)
+    return [
+        _locate(recorded, f"style image {i}" if count > 1 else "style image", entry, path, "--style")
+        for i, (entry, path) in enumerate(zip(entries, styles_given, strict=True), start=1)
+    ]
+
+
+def _locate_masks(recorded: _Recorded, given: Given) -> tuple[list[str] | None, str | None]:
     """The style masks and the content mask of the run, if it had any, checked by sha256."""
     inputs = recorded.inputs
     masks = inputs.get("style_masks")
@@ -132,22 +115,23 @@ def _locate_masks(recorded: _Recorded, args: argparse.Namespace) -> tuple[list[s
     if isinstance(masks, list) and masks:
         if not all(_is_entry(m) for m in masks):
             raise recorded.error("its metadata records unreadable style mask entries")
-        given_masks: list[str | None] = list(args.style_masks) if args.style_masks else [None] * len(masks)
+        given_masks: list[str | None] = list(given.style_masks) if given.style_masks else [None] * len(masks)
         if len(given_masks) != len(masks):
-            raise ConfigError(f"--style-masks: {len(given_masks)} given, but the run used {len(masks)}")
+            raise ConfigError(f"{len(given_masks)} given, but the run used {len(masks)}", option="style_masks")
         style_masks = [
-            _locate(recorded, f"style mask {i}" if len(masks) > 1 else "style mask", entry, given, "--style-masks")
-            for i, (entry, given) in enumerate(zip(masks, given_masks, strict=True), start=1)
+            _locate(recorded, f"style mask {i}" if len(masks) > 1 else "style mask", entry, path, "--style-masks")
+            for i, (entry, path) in enumerate(zip(masks, given_masks, strict=True), start=1)
         ]
     content_mask = None
     if inputs.get("content_mask") is not None:
         if not _is_entry(inputs["content_mask"]):
             raise recorded.error("its metadata records an unreadable content mask entry")
-        content_mask = _locate(recorded, "content mask", inputs["content_mask"], args.content_mask, "--content-mask")
+        content_mask = _locate(recorded, "content mask", inputs["content_mask"], given.content_mask, "--content-mask")
     return style_masks, content_mask
 
 
-def _default_output(original: str) -> str:
+def default_output(original: str) -> str:
+    """``ORIGINAL-STEM.reproduced.EXT`` beside the original."""
     path = Path(original)
     return str(path.with_name(f"{path.stem}.reproduced{path.suffix}"))
 
@@ -194,10 +178,16 @@ class _Recorded:
             raise self.error(f"its recorded output option {name} is not a whole number: {value!r}")
         return value
 
-    def stop_at(self, key: str) -> int | None:
+    def stop(self) -> tuple[tuple[str, ...], int | None]:
+        """The keys that record where the original stopped early (see
+        :data:`~artstyle.runs.job.STOPPED_KEY`; ``step`` for an intermediate image), each
+        checked, and that iteration (None: a finished run)."""
+        keys = tuple(key for key in STOP_KEYS if self.metadata.get(key) is not None)
+        steps = [self._step(key) for key in keys]
+        return keys, steps[0] if steps else None
+
+    def _step(self, key: str) -> int:
         value = self.metadata.get(key)
-        if value is None:
-            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise self.error(f"its recorded {key} is not a positive whole number: {value!r}")
         return value
@@ -263,7 +253,7 @@ def _locate_init(recorded: _Recorded, recorded_init: str, given: str | None) -> 
     return recorded_init
 
 
-def _compare(original: str, new: str) -> tuple[bool, str]:
+def compare(original: str, new: str) -> tuple[bool, str]:
     """Whether the new file equals the original, and a sentence saying how they compare."""
     if Path(original).read_bytes() == Path(new).read_bytes():
         return True, "is identical to the original, byte for byte"

@@ -9,13 +9,16 @@ ends with the image an uninterrupted run gives (bit for bit with ``--determinist
 on the same machine).
 
 The file is written with :func:`torch.save` to a temporary file that is then renamed
-over the old one (:mod:`artstyle.atomic`), so it is always a complete checkpoint, and
+over the old one (:mod:`artstyle.files.atomic`), so it is always a complete checkpoint, and
 it is read with ``weights_only=True``: plain values and tensors only, never code.
+:class:`Checkpoints` is the file of one job, as the run frame keeps it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +26,13 @@ from typing import Any
 
 import torch
 
-from artstyle import __version__
-from artstyle.atomic import StrPath, atomic_path
-from artstyle.config import Config, flag
+from artstyle._version import __version__
+from artstyle.config import Config
 from artstyle.engine import RunState
-from artstyle.errors import CheckpointError
+from artstyle.errors import ArtstyleWarning, CheckpointError, flag
+from artstyle.files.atomic import StrPath, atomic_path
+from artstyle.runs.job import Job
+from artstyle.runs.signals import Signals
 
 FORMAT = "artstyle checkpoint 1"
 
@@ -100,7 +105,7 @@ class Checkpoint:
     def refusal(self, reason: str) -> CheckpointError:
         return CheckpointError(
             f"cannot resume from '{self.path}': {reason}; resume with the same inputs and options, "
-            "or start again without --resume"
+            f"or start again without {flag('resume')}"
         )
 
 
@@ -136,7 +141,8 @@ def read_checkpoint(path: StrPath) -> Checkpoint:
     where = Path(os.fspath(path))
     if not where.exists():
         raise CheckpointError(
-            f"--resume: there is no checkpoint '{where}' to resume from (a run writes one with --checkpoint-every N)"
+            f"there is no checkpoint '{where}' to resume from (a run writes one with {flag('checkpoint_every')} N)",
+            option="resume",
         )
     try:
         payload = torch.load(where, map_location="cpu", weights_only=True)
@@ -173,3 +179,58 @@ def _state(path: Path, payload: object) -> RunState:
     if not (optimizer is None or isinstance(optimizer, str)) or not (state is None or isinstance(state, dict)):
         raise bad("no optimizer state")
     return RunState(step, scale, image, optimizer, state)
+
+
+class Checkpoints:
+    """The checkpoint file of a job: written every N iterations (shielded from signals),
+    read by ``--resume``, removed once the output of a run that used it is written."""
+
+    def __init__(self, job: Job, signals: Signals) -> None:
+        self.job, self.signals = job, signals
+        self.path = checkpoint_path(job.output)
+        self.expected: dict[str, Any] = {}
+        self.step: int | None = None  # the iteration the file on disk holds
+
+    def check(self) -> None:
+        """Before any work: an earlier run's checkpoint is not replaced unnoticed."""
+        if not self.job.checkpoint_every or self.job.resume or not os.path.lexists(self.path):
+            return
+        if not self.job.overwrite:
+            raise CheckpointError(f"cannot write the checkpoint '{self.path}': the file already exists (--no-clobber)")
+        warnings.warn(
+            f"'{self.path}' holds an earlier run and will be replaced ({flag('resume')} continues that run instead)",
+            ArtstyleWarning,
+            stacklevel=2,
+        )
+
+    def load(self, inputs: dict[str, Any]) -> RunState | None:
+        """The state to resume from (with ``resume``), checked against this run; the
+        checkpoint's seed is taken when none was given."""
+        job = self.job
+        saved = read_checkpoint(self.path) if job.resume else None
+        if saved is not None and job.config.seed is None and saved.seed is not None:
+            job.config = job.config.replace(seed=saved.seed)
+        if job.config.seed is None:  # only when resuming from a checkpoint without one
+            job.config = job.config.replace(seed=secrets.randbelow(2**31))
+        self.expected = fingerprint(job.config, inputs)
+        if saved is None:
+            return None
+        saved.check(self.expected)
+        self.step = saved.state.step
+        return saved.state
+
+    def save(self, state: RunState) -> None:
+        with self.signals.shielded():
+            save_checkpoint(self.path, state, self.expected)
+        self.step = state.step
+
+    def remove(self) -> None:
+        if not (self.job.checkpoint_every or self.job.resume):
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            message = f"could not remove the checkpoint '{self.path}': {exc.strerror or exc}"
+            warnings.warn(message, ArtstyleWarning, stacklevel=2)

@@ -1,0 +1,168 @@
+"""The command line's flags: those of :class:`~artstyle.config.Config` generated from its
+fields (the one source of defaults), and those of the run frame and of the files."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from dataclasses import MISSING, Field, fields
+from typing import Any, NoReturn, cast
+
+from artstyle._version import __version__
+from artstyle.config import PRESETS, Config, LayerWeights, format_layers, preset_options
+from artstyle.errors import ConfigError, flag
+from artstyle.files.limits import DEFAULT_MAX_PIXELS
+from artstyle.runs import Job
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The flags that say how files are read and written (not part of :class:`Config`)."""
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse input images of more than N pixels, checked before decoding (default: {DEFAULT_MAX_PIXELS})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI flags, generated from the fields of :class:`Config` (the one source of defaults)."""
+    parser = Parser(
+        prog="artstyle",
+        description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
+        "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it; "
+        "'artstyle serve' starts the web page (needs the [web] extra).",
+    )
+    parser.add_argument("content", help="the content image (a photo)")
+    parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")
+    parser.add_argument("-o", "--output", required=True, help="output image: .png, .jpg, .webp or .tif")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also save the image every N iterations, beside the output",
+    )
+    _add_run_options(parser.add_argument_group("interrupted and failed runs"))
+    parser.add_argument(
+        "--style-masks",
+        nargs="+",
+        metavar="MASK",
+        help="one greyscale mask per style image: where it is white, that style applies",
+    )
+    parser.add_argument("--content-mask", metavar="MASK", help="greyscale mask: where it is white, content is kept")
+    parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
+    _add_file_options(parser.add_argument_group("input and output files"))
+    _add_config_options(parser.add_argument_group("style transfer options"))
+    return parser
+
+
+def _add_run_options(runs: argparse._ArgumentGroup) -> None:
+    runs.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the run's state in OUTPUT.ckpt every N iterations (removed when the run succeeds)",
+    )
+    runs.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run whose checkpoint is OUTPUT.ckpt (same inputs and options)",
+    )
+    runs.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="when a run diverges or runs out of memory, write its last good image to the output",
+    )
+
+
+def _add_file_options(files: argparse._ArgumentGroup) -> None:
+    files.add_argument(
+        "--bit-depth", type=int, default=8, metavar="8|16", help="bits per channel of a .png or .tif (default: 8)"
+    )
+    files.add_argument(
+        "--jpeg-quality", type=int, default=95, metavar="Q", help="quality 1-100 of a .jpg or .webp (default: 95)"
+    )
+    files.add_argument("--no-clobber", action="store_true", help="never overwrite an existing output file")
+    add_output_options(files)
+
+
+def _add_config_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a bundle of options, overridden by any given here: draft (a quick preview), "
+        "default, fine (more iterations)",
+    )
+    for field in fields(Config):
+        group.add_argument(flag(field.name), **_config_flag(field))
+
+
+def _config_flag(field: Field[Any]) -> dict[str, Any]:
+    """The keywords of ``add_argument`` for one Config field (its default shown, not set:
+    a flag not given stays None, so that presets and the Config's defaults apply)."""
+    meta = field.metadata
+    default = field.default if field.default is not MISSING else None
+    if field.name in ("content_layers", "style_layers"):
+        default = format_layers(cast(LayerWeights, default))
+    if isinstance(default, bool):
+        text = f"{meta['help']} (default: {'on' if default else 'off'})"
+        return {"dest": field.name, "action": argparse.BooleanOptionalAction, "default": None, "help": text}
+    text = meta["help"] if "default" in meta["help"] else f"{meta['help']} (default: {default})"
+    kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": text}
+    if meta["choices"]:
+        kwargs["choices"] = meta["choices"]
+    else:
+        kwargs["metavar"] = meta["metavar"]
+    if field.name == "style_weights":
+        kwargs["nargs"] = "+"
+    return kwargs
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The run's Config: the preset's options, then those given; the seed fixed now."""
+    given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
+    options = {**preset_options(args.preset), **given}
+    for name in ("save_every", "checkpoint_every"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"expected a whole number of at least 0, got {getattr(args, name)}", option=name)
+    config = Config(**options)
+    # Fix the seed here so that even an interrupted run records the one it used
+    # (a resumed run takes its checkpoint's when none is given).
+    if config.seed is not None or args.resume:
+        return config
+    return config.replace(seed=secrets.randbelow(2**31))
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    """The run frame's job for the command line's arguments."""
+    config = config_from_args(args)
+    init_file = None if config.init in ("content", "noise") else config.init
+    return Job(
+        content=args.content,
+        styles=list(args.styles),
+        output=args.output,
+        config=config,
+        save_every=args.save_every,
+        bit_depth=args.bit_depth,
+        jpeg_quality=args.jpeg_quality,
+        overwrite=not args.no_clobber,
+        init_file=init_file,
+        style_masks=list(args.style_masks) if args.style_masks else None,
+        content_mask=args.content_mask,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        keep_partial=args.keep_partial,
+    )

@@ -1,0 +1,145 @@
+"""Coarse to fine: :func:`optimize` over a pyramid of scales, each starting from the last.
+
+Each scale's result is upsampled to start the next, with the detail that upsampling
+cannot restore added back (the content's own, as a Laplacian pyramid keeps it). Like
+:func:`~artstyle.engine.loop.optimize`, it does no I/O: progress and checkpoints are
+callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from artstyle.engine.images import as_rgb, resize_image
+from artstyle.engine.loop import (
+    ObjectiveFunction,
+    ProgressCallback,
+    Render,
+    RunState,
+    SelfDifferentiating,
+    StateCallback,
+    optimize,
+)
+from artstyle.engine.plan import Stage
+from artstyle.errors import CheckpointError, DivergedError
+
+
+def optimize_stages(
+    stages: Sequence[Stage],
+    objective_for: Callable[[int, Stage], ObjectiveFunction | SelfDifferentiating],
+    init: torch.Tensor,
+    *,
+    optimizer: str = "lbfgs",
+    learning_rate: float = 1.0,
+    callback: ProgressCallback | None = None,
+    render_for: Callable[[int, Stage], Render] | None = None,
+    detail_for: Callable[[int, Stage], torch.Tensor] | None = None,
+    resume: RunState | None = None,
+    checkpoint: StateCallback | None = None,
+    checkpoint_every: int = 0,
+) -> torch.Tensor:
+    """Optimise coarse to fine: ``init`` is resized to the first stage, each result is
+    upsampled to start the next, and ``objective_for(index, stage)`` builds that stage's
+    objective (targets re-computed at its size). ``detail_for(index, stage)``, when given,
+    is added to the upsampled image of every later stage: the detail that upsampling
+    cannot restore (for example the content's own, as a Laplacian pyramid keeps it).
+    Only the first stage has the Adam warm-up: later ones start from a picture that is
+    already stylized. Progress steps count over all stages. Returns the image at the last
+    stage's size.
+
+    Each stage's L-BFGS keeps ``stage.history_size`` steps of history; its tile size
+    is for ``objective_for`` to honour.
+
+    ``checkpoint`` and ``checkpoint_every`` are passed to :func:`optimize`; ``resume``,
+    a :class:`RunState` from a run with the same stages and inputs, continues it: in
+    the middle of its scale, or, after a scale's last iteration, with the next scale.
+    A state that does not fit the stages raises :class:`~artstyle.errors.CheckpointError`.
+    A :class:`~artstyle.errors.DivergedError` in the first iteration of a later scale
+    carries the previous scale's result as the last finite image.
+    """
+    if not stages:
+        raise ValueError("at least one stage is needed")
+    total = sum(stage.iterations for stage in stages)
+    first, image, within = _resume_point(stages, resume, init)
+    done = sum(stage.iterations for stage in stages[:first])
+    for index in range(first, len(stages)):
+        stage = stages[index]
+        previous = image
+        if within is None:
+            image = resize_image(image, stage.height, stage.width)
+            if index and detail_for is not None:
+                image = (image + detail_for(index, stage)).clamp(0, 1)
+        if not stage.iterations:  # nothing to optimise at this scale: upsampled, with detail
+            continue
+        objective = objective_for(index, stage)
+        try:
+            image = optimize(
+                objective,
+                image,
+                iterations=stage.iterations,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                callback=callback,
+                warmup=index == 0,
+                render=render_for(index, stage) if render_for is not None else None,
+                first_step=done + 1,
+                total_iterations=total,
+                scale=index + 1,
+                scales=len(stages),
+                resume=within,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                history_size=stage.history_size,
+            )
+        except DivergedError as exc:
+            if exc.image is None and index:  # the previous scale's result is the last finite image
+                show = render_for(index - 1, stages[index - 1]) if render_for is not None else as_rgb
+                with torch.no_grad():
+                    exc.image = show(previous.detach()).clone()
+            raise
+        within = None
+        done += stage.iterations
+        del objective
+    return image
+
+
+def _resume_point(
+    stages: Sequence[Stage], resume: RunState | None, init: torch.Tensor
+) -> tuple[int, torch.Tensor, RunState | None]:
+    """Where a run starts: the index of its first scale, the image it starts from, and the
+    state to continue inside that scale (None: the scale starts afresh)."""
+    if resume is None:
+        return 0, init, None
+    _check_resume(stages, resume, init)
+    image = resume.image.to(device=init.device, dtype=init.dtype)
+    if resume.step == sum(stage.iterations for stage in stages[: resume.scale]):
+        return resume.scale, image, None  # that scale is finished: the next one starts from its result
+    return resume.scale - 1, image, resume
+
+
+def _check_resume(stages: Sequence[Stage], resume: RunState, init: torch.Tensor) -> None:
+    """Refuse a state that is not from a run with these stages (CheckpointError)."""
+    total = sum(stage.iterations for stage in stages)
+    if not 1 <= resume.scale <= len(stages) or not 1 <= resume.step < total:
+        raise CheckpointError(
+            f"the checkpoint is of iteration {resume.step} at scale {resume.scale}, "
+            f"but this run has {total} iterations over {len(stages)} scales"
+        )
+    stage = stages[resume.scale - 1]
+    end = sum(s.iterations for s in stages[: resume.scale])
+    if not end - stage.iterations < resume.step <= end:
+        raise CheckpointError(
+            f"the checkpoint's iteration {resume.step} is not at scale {resume.scale} of this run "
+            f"(iterations {end - stage.iterations + 1} to {end})"
+        )
+    expected = (1, init.shape[1], stage.height, stage.width)
+    if tuple(resume.image.shape) != expected:
+        shape = "x".join(str(n) for n in resume.image.shape)
+        raise CheckpointError(
+            f"the checkpoint's image ({shape}) does not fit scale {resume.scale} of this run "
+            f"({'x'.join(str(n) for n in expected)})"
+        )
+    if resume.step < end and resume.optimizer_state is None:
+        raise CheckpointError(f"the checkpoint of iteration {resume.step} holds no optimizer state")
