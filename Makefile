@@ -29,6 +29,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy src
+	$(VENV)/bin/lint-imports
 
 unit: install
 	$(PY) -m pytest -p no:cacheprovider

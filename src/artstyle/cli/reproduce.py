@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Parser, add_output_options
-from artstyle.cli.main import guarded, run_job
+from artstyle.cli.report import guarded, run_job
 from artstyle.runs import Signals
 from artstyle.runs.reproduce import Given, compare, reproduction
 

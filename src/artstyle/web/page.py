@@ -214,6 +214,17 @@ def _gallery_paths(items: Any) -> list[str]:
     return [item[0] if isinstance(item, (tuple, list)) else item for item in items or []]
 
 
+def _wire_preset(gr: Any, studio: Studio, page: _Page) -> None:
+    """Choosing a preset sets the controls that presets set (the others keep their values)."""
+    names = list(preset_values("default", studio.limits))
+
+    def choose_preset(name: str) -> list[Any]:
+        values = preset_values(name, studio.limits)
+        return [gr.update(value=values[control]) for control in names]
+
+    page.preset.change(choose_preset, [page.preset], [page.controls[n] for n in names], show_progress="hidden")
+
+
 def _wire(gr: Any, app: Any, studio: Studio, page: _Page) -> None:
     def submit(values: dict[Any, Any], request: gr.Request) -> tuple[Any, ...]:
         paths, masks = _gallery_paths(values[page.styles]), _gallery_paths(values[page.style_masks])
@@ -244,14 +255,7 @@ def _wire(gr: Any, app: Any, studio: Studio, page: _Page) -> None:
     def unload(request: gr.Request) -> None:
         studio.close_session(request.session_hash or "")
 
-    preset_controls = list(preset_values("default", studio.limits))
-
-    def choose_preset(name: str) -> list[Any]:
-        values = preset_values(name, studio.limits)
-        return [gr.update(value=values[control]) for control in preset_controls]
-
-    set_by_presets = [page.controls[name] for name in preset_controls]
-    page.preset.change(choose_preset, [page.preset], set_by_presets, show_progress="hidden")
+    _wire_preset(gr, studio, page)
     inputs = {page.content, page.styles, page.style_masks, page.preset, *page.controls.values()}
     outputs = [page.preview, page.status, page.download, page.start, page.stop]
     submitted = page.start.click(submit, inputs, [page.job_id, *outputs[1:]], show_progress="hidden", api_name="submit")
