@@ -183,7 +183,9 @@ class Stylizer:
         """The feature network for these layers, built once per (layers, pooling)."""
         key = (tuple(sorted(layers)), pooling)
         if key not in self._nets:
-            net = VGG19Features(layers, self.weights, pooling=pooling)
+            weights = self.weights
+            with torch.random.fork_rng(devices=[]):  # the layers' random init, overwritten, draws nobody's numbers
+                net = VGG19Features(layers, weights, pooling=pooling)
             self._nets[key] = net.to(self.device)
         return self._nets[key]
 

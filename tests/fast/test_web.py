@@ -387,3 +387,61 @@ def test_the_example_images_are_found() -> None:
     assert any(path.endswith("chelsea.png") for path in content)
     assert len(styles) >= 2
     assert web.example_images(Path("/nonexistent")) == ([], [])
+
+
+# --------------------------------------------------------------------------- #
+# Style masks, presets and the page's labels
+# --------------------------------------------------------------------------- #
+
+
+def test_style_masks_go_with_their_paintings_into_the_run(fake_bundled: FakeBundled, uploads: Path) -> None:
+    Image.new("L", (48, 40), 255).save(uploads / "left.png")
+    Image.new("L", (48, 40), 0).save(uploads / "right.png")
+    studio = make_studio(uploads)
+    paintings = [str(uploads / "painting.png"), str(uploads / "other.jpg")]
+    masks = [str(uploads / "left.png"), str(uploads / "right.png")]
+    job = studio.submit("tab", str(uploads / "photo.png"), paintings, options(), masks)
+    assert job.style_masks is not None and [m.name for m in job.style_masks] == ["left.png", "right.png"]
+    final = list(studio.run(job))[-1]
+    assert final.state == DONE and final.result is not None
+    assert not final.result.exists()  # the download went with the finished generator
+    with pytest.raises(ConfigError) as caught:
+        studio.submit("tab", str(uploads / "photo.png"), paintings, options(), masks[:1])
+    assert web.page_message(caught.value) == "Style masks: 1 masks for 2 style images"
+
+
+def test_a_masked_job_records_its_masks(fake_bundled: FakeBundled, uploads: Path) -> None:
+    Image.new("L", (48, 40), 255).save(uploads / "mask.png")
+    studio = make_studio(uploads)
+    job = studio.submit(
+        "tab", str(uploads / "photo.png"), [str(uploads / "painting.png")], options(), [str(uploads / "mask.png")]
+    )
+    for update in studio.run(job):
+        if update.final:
+            assert update.state == DONE and update.result is not None
+            metadata: Any = read_metadata(update.result)
+    assert metadata["inputs"]["style_masks"] == [{"file": "mask.png", "sha256": sha256(uploads / "mask.png")}]
+
+
+def test_a_preset_sets_the_options_it_names_and_the_server_caps_them(uploads: Path) -> None:
+    studio = make_studio(uploads)
+    draft = studio.config({"preset": "draft"}, styles=1)
+    assert (draft.min_size, draft.coarse_iterations, draft.iterations) == (128, 30, 0)
+    assert studio.config({"preset": "fine", "iterations": 7}, styles=1).iterations == 7  # a given value wins
+    assert web.preset_values("draft", Limits()) == {"iterations": 0, "coarse_iterations": 30}
+    assert web.preset_values("default", Limits()) == {"iterations": 42, "coarse_iterations": 50}
+    assert web.preset_values("fine", Limits(max_iterations=120)) == {"iterations": 100, "coarse_iterations": 120}
+    with pytest.raises(ConfigError) as caught:
+        studio.config({"preset": "sketchy"}, styles=1)
+    assert web.page_message(caught.value) == "Preset: expected one of draft, default, fine, got 'sketchy'"
+
+
+def test_the_page_names_options_by_its_labels_without_reading_messages(uploads: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_studio(uploads).config({"style_layers": "relu1_1:-2"}, styles=1)
+    assert caught.value.option == "style_layers" and caught.value.part == "relu1_1"
+    # Not an option of the page: said as the command line says it.
+    assert web.page_message(caught.value) == "--style-layers relu1_1: expected a finite number at least 0, got '-2'"
+    with pytest.raises(ConfigError) as caught:
+        make_studio(uploads).config({"tv_weight": "smooth"}, styles=1)
+    assert web.page_message(caught.value) == "Smoothness weight: expected a number, got 'smooth'"

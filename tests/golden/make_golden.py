@@ -1,0 +1,55 @@
+"""Regenerate the golden pictures of the real tier (``tests/real/test_real_golden.py``).
+
+    python tests/golden/make_golden.py
+
+Each golden is a small picture made by one fixed, deterministic command (``COMMANDS``),
+run as its own process with one CPU thread. The checked-in ``deterministic-chelsea.png``
+was made by the commit before the code moved into layers (bb99685): the test holds every
+later commit to the same pixels. Regenerate only for a change that is meant to move them,
+and say so in the commit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+#: Golden file name -> the arguments of the ``artstyle`` command that makes it.
+COMMANDS: dict[str, list[str]] = {
+    "deterministic-chelsea.png": [
+        str(ROOT / "examples" / "content" / "chelsea.png"),
+        str(ROOT / "examples" / "styles" / "starry_night.jpg"),
+        *("--size", "128", "--min-size", "64", "--coarse-iterations", "15", "--iterations", "10"),
+        *("--seed", "7", "--deterministic", "--quiet"),
+    ],
+}
+
+
+def environment() -> dict[str, str]:
+    """One CPU thread (results are bit-identical for the same thread count and machine)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def make(name: str, output: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command of golden ``name``, writing ``output``."""
+    command = [sys.executable, "-m", "artstyle", *COMMANDS[name], "-o", str(output)]
+    return subprocess.run(command, env=environment(), capture_output=True, text=True, check=False)
+
+
+def main() -> int:
+    for name in COMMANDS:
+        done = make(name, HERE / name)
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            return done.returncode
+        print(f"wrote {HERE / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
