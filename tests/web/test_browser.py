@@ -126,3 +126,32 @@ def test_uploads_over_the_caps_are_refused_with_a_clear_message(server: Server, 
     )
     assert status(page) == ""  # no job was started
     page.context.close()
+
+
+def option_value(page: Any, name: str) -> str:
+    return str(page.locator(f"#option-{name} input:not([type=range])").first.input_value())
+
+
+def test_a_preset_sets_the_iterations_and_a_mask_goes_with_its_painting(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
+    page = open_page(browser, server.url)
+    page.locator("#option-preset label", has_text="draft").click()
+    page.wait_for_function("document.querySelector('#option-coarse_iterations input').value === '30'")
+    assert (option_value(page, "iterations"), option_value(page, "coarse_iterations")) == ("0", "30")
+    page.locator("#option-preset label", has_text="default").click()
+    page.wait_for_function("document.querySelector('#option-coarse_iterations input').value === '50'")
+
+    mask = tmp_path / "left-half.png"
+    Image.fromarray(np.tile((np.arange(64) < 32).astype(np.uint8) * 255, (48, 1))).save(mask)
+    upload(page, CONTENT, [STYLE])
+    page.get_by_text("Style masks (optional)").click()
+    page.locator("#style-masks input[type=file]").set_input_files(str(mask))
+    page.locator("#style-masks img").first.wait_for()
+    small_job(page, iterations=3, seed=2)
+    set_option(page, "coarse_iterations", 3)
+    page.click("#start")
+    wait_for_state(page, "done", timeout=120)
+    metadata: Any = read_metadata(download(page, tmp_path))
+    assert metadata["inputs"]["style_masks"] == [{"file": mask.name, "sha256": sha256(mask)}]
+    page.context.close()
