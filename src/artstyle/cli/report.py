@@ -9,17 +9,14 @@ stopped by SIGTERM (in both cases the current image is written to the output fir
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import warnings
-from collections.abc import Callable, Iterator
-from typing import TextIO
+from collections.abc import Callable
 
 from tqdm import tqdm
 
 from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from artstyle.engine import Progress
-from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError, flag
+from artstyle.errors import ArtstyleError, ConfigError, flag
 from artstyle.files.limits import check_max_pixels, pixel_limit
 from artstyle.runs import (
     DIVERGED,
@@ -35,6 +32,7 @@ from artstyle.runs import (
     Terminated,
     execute,
 )
+from artstyle.runs.execute import warnings_to
 
 
 def print_error(message: str) -> None:
@@ -57,33 +55,12 @@ def _stop_word(kind: str) -> str:
     return "stopped by SIGTERM" if kind == TERMINATED else "interrupted"
 
 
-@contextlib.contextmanager
-def _warnings_as_lines() -> Iterator[None]:
-    """Every warning becomes one ``artstyle: warning:`` line on stderr."""
-
-    def show(
-        message: Warning | str,
-        category: type[Warning],
-        filename: str,
-        lineno: int,
-        file: TextIO | None = None,
-        line: str | None = None,
-    ) -> None:
-        text = str(message).strip().splitlines()
-        print_warning(text[0] if text else category.__name__)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ArtstyleWarning)
-        warnings.showwarning = show
-        yield
-
-
 def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:
     """Run a command's ``body`` with signal handling, one-line warnings and the pixel limit,
     turning every expected failure outside a job into a one-line message and an exit code."""
     signals = Signals()
     try:
-        with _warnings_as_lines(), signals.installed():
+        with warnings_to(print_warning), signals.installed():
             limit = check_max_pixels(max_pixels)
             with pixel_limit(limit):
                 return body(signals)

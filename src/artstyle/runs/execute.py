@@ -17,7 +17,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -103,7 +103,7 @@ def execute(
     reporter = reporter if reporter is not None else Reporter()
     frame = _Frame(job, reporter, signals if signals is not None else Signals(), stylizer)
     try:
-        with _forwarded_warnings(reporter):
+        with warnings_to(reporter.warning):
             return frame.run()
     except (KeyboardInterrupt, Terminated) as stop:
         return Outcome(stop_kind(stop), job, seconds=frame.seconds())
@@ -117,9 +117,9 @@ def stop_kind(stop: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _forwarded_warnings(reporter: Reporter) -> Iterator[None]:
-    """In the main thread, every ArtstyleWarning of the job goes to ``reporter.warning``
-    (Python's warning filters are process-wide: other threads keep the usual handling)."""
+def warnings_to(report: Callable[[str], None]) -> Iterator[None]:
+    """Inside, in the main thread, every ArtstyleWarning goes to ``report`` as its first
+    line (Python's warning filters are process-wide: other threads keep the usual handling)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -133,7 +133,7 @@ def _forwarded_warnings(reporter: Reporter) -> Iterator[None]:
         line: str | None = None,
     ) -> None:
         text = str(message).strip().splitlines()
-        reporter.warning(text[0] if text else category.__name__)
+        report(text[0] if text else category.__name__)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", ArtstyleWarning)

@@ -8,7 +8,6 @@ an upload), each recorded in the output's metadata by name and sha256.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from artstyle.config import Config
+from artstyle.files.digest import sha256_file
 
 #: The metadata key of a picture written before its run finished (stopped on request,
 #: interrupted, or the last good image of a diverged run): the iteration it is of.
@@ -90,12 +90,4 @@ def describe(source: Input) -> dict[str, str]:
     """The metadata entry of an input: its file's name and sha256."""
     if isinstance(source, InputImage):
         return source.describe()
-    return {"file": Path(source).name, "sha256": sha256_of(source)}
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return {"file": Path(source).name, "sha256": sha256_file(source)}

@@ -30,10 +30,10 @@ import torch
 from artstyle._version import __version__
 from artstyle.config import Config
 from artstyle.errors import ArtstyleWarning, ConfigError, ReproduceError
+from artstyle.files.digest import sha256_file
 from artstyle.files.metadata import read_metadata, sidecar_path
 from artstyle.files.read import read_image
 from artstyle.runs.job import LEGACY_STOPPED_KEY, STOPPED_KEY, Job
-from artstyle.runs.job import sha256_of as _sha256
 
 #: Where a picture records that it stopped early, in the order ``reproduce`` reads them.
 STOP_KEYS = (STOPPED_KEY, LEGACY_STOPPED_KEY, "step")
@@ -229,7 +229,7 @@ def _locate(recorded: _Recorded, what: str, entry: Mapping[str, str], given: str
     else:
         path = given
     try:
-        digest = _sha256(path)
+        digest = sha256_file(path)
     except OSError as exc:
         raise recorded.error(f"cannot read the {what} '{path}': {exc.strerror or exc}") from None
     if digest != entry["sha256"]:
