@@ -511,9 +511,10 @@ class Studio:
                     finished, latest = job.finished, job.latest
                 if finished:
                     break
-                if latest is None:  # another job still holds the device
+                if latest is None:  # not started yet (another job may hold the device)
                     yield Update(WAITING, "Waiting for the device…")
-                elif latest.step != shown:
+                    continue  # the first iteration is shown as soon as it comes
+                if latest.step != shown:
                     shown = latest.step
                     yield Update(
                         RUNNING,
