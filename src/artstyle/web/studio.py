@@ -39,7 +39,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from artstyle.api import Stylizer, make_config
+from artstyle.api import Result, Stylizer, make_config
 from artstyle.color import COLOR_MODES
 from artstyle.config import PRESETS, Config, preset_options
 from artstyle.engine import Progress
@@ -316,7 +316,7 @@ class Job(Reporter):
         return self.config.seed or 0
 
     @property
-    def result(self) -> Any:
+    def result(self) -> Result | None:
         """The finished run's :class:`~artstyle.api.Result` (None: stopped, failed or not done)."""
         return self.outcome.result if self.outcome is not None else None
 
