@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from artstyle.api import objective_options
 from artstyle.config import Config
 from artstyle.engine import Objective
 from artstyle.engine.plan import pass_bytes
@@ -61,7 +62,7 @@ def measure(size: int, tile: int) -> dict[str, Any]:
     content = torch.rand(1, 3, height, width, generator=generator)
     style = torch.rand(1, 3, height, width, generator=generator)
     net = VGG19Features(config.layers)
-    options = config.objective_weights()
+    options = objective_options(config)
     image = content.clone().requires_grad_(True)
     if tile:
         tiled = TiledObjective(net, content, [style], tile_size=tile, **options)

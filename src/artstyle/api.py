@@ -344,13 +344,7 @@ class Stylizer:
         def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
             scale = plan.scales[index]
             options: ObjectiveOptions = {
-                "content_layers": config.content_layers,
-                "style_layers": config.style_layers,
-                "content_weight": config.content_weight,
-                "style_weight": config.style_weight,
-                "tv_weight": config.tv_weight,
-                "style_blend": config.style_weights,
-                "style_loss": config.style_loss,
+                **objective_options(config),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,
                 "extra_terms": extra_terms,
@@ -378,6 +372,19 @@ class Stylizer:
         picture = as_image(plan.config.init, f"{flag('init')} image")
         image = image_to_tensor(picture.resize((shape[3], shape[2]), Image.Resampling.LANCZOS)).to(self.device)
         return luminance(image) if shape[1] == 1 else image
+
+
+def objective_options(config: Config) -> ObjectiveOptions:
+    """The layers, weights, blend and style loss of ``config``, as the objective takes them."""
+    return {
+        "content_layers": config.content_layers,
+        "style_layers": config.style_layers,
+        "content_weight": config.content_weight,
+        "style_weight": config.style_weight,
+        "tv_weight": config.tv_weight,
+        "style_blend": config.style_weights,
+        "style_loss": config.style_loss,
+    }
 
 
 def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:

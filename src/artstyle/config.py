@@ -231,17 +231,6 @@ class Config:
         """The learning rate in force (the optimizer's default unless set)."""
         return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.optimizer]
 
-    def objective_weights(self) -> dict[str, Any]:
-        """The layers and weights of the objective, as keywords of
-        :class:`~artstyle.engine.Objective` (and of the tiled one)."""
-        return {
-            "content_layers": self.content_layers,
-            "style_layers": self.style_layers,
-            "content_weight": self.content_weight,
-            "style_weight": self.style_weight,
-            "tv_weight": self.tv_weight,
-        }
-
     @property
     def layers(self) -> tuple[str, ...]:
         """Every layer the run reads, content first."""

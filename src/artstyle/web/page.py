@@ -172,15 +172,7 @@ def _inputs(gr: Any, examples: tuple[list[str], list[str]]) -> tuple[Any, Any, A
         height=260,
         elem_id="content",
     )
-    styles = gr.Gallery(
-        label="Style images (one or more paintings)",
-        type="filepath",
-        file_types=["image"],
-        interactive=True,
-        columns=4,
-        height=200,
-        elem_id="styles",
-    )
+    styles = _gallery(gr, "Style images (one or more paintings)", 200, "styles")
     if content_examples:
         gr.Examples([[p] for p in content_examples], inputs=[content], label="Example photos", elem_id="example-photos")
     if style_examples:
@@ -188,16 +180,16 @@ def _inputs(gr: Any, examples: tuple[list[str], list[str]]) -> tuple[Any, Any, A
             [[[p]] for p in style_examples], inputs=[styles], label="Example paintings", elem_id="example-paintings"
         )
     with gr.Accordion("Style masks (optional)", open=False):
-        style_masks = gr.Gallery(
-            label="One greyscale mask per painting, in the same order: white where that painting's style goes",
-            type="filepath",
-            file_types=["image"],
-            interactive=True,
-            columns=4,
-            height=160,
-            elem_id="style-masks",
-        )
+        label = "One greyscale mask per painting, in the same order: white where that painting's style goes"
+        style_masks = _gallery(gr, label, 160, "style-masks")
     return content, styles, style_masks
+
+
+def _gallery(gr: Any, label: str, height: int, elem_id: str) -> Any:
+    """An upload gallery of image files, handed over as paths."""
+    return gr.Gallery(
+        label=label, type="filepath", file_types=["image"], interactive=True, columns=4, height=height, elem_id=elem_id
+    )
 
 
 def _show(gr: Any, update: Update) -> tuple[Any, ...]:
