@@ -1,16 +1,29 @@
 """One fixed evaluation of a stylized picture, shared by the benchmarks.
 
 Whatever produced a picture (artstyle with any settings, or jcjohnson/neural-style),
-it is scored the same way: the bundled VGG19 with max pooling; the content loss is
-the mean squared error of relu4_2 features against the content image; the style loss
-is the sum over relu1_1, relu2_1, relu3_1, relu4_1 and relu5_1 of the mean squared
-error between Gram matrices (divided by C*H*W) against the style image resized to the
-same long side as the picture, as neural-style does by default. Pictures are scored
-as saved, in 8 bits. Lower is better for both numbers; neither includes a weight.
+it is scored the same way, on the bundled VGG19 with max pooling, against the content
+image at the picture's size and the style image resized to the picture's long side.
+Pictures are scored as saved, in 8 bits. Lower is better for every number; none
+includes a weight. Two evaluations are kept:
+
+* the relative one (what the quality targets are stated in): ``content_rel`` is
+  ||F(O) - F(C)||^2 / ||F(C)||^2 at relu4_2; ``style_rel`` is the mean over relu1_1,
+  relu2_1, relu3_1, relu4_1 and relu5_1 of ||G(O) - G(S)||_F / ||G(S)||_F, with G the
+  Gram matrix divided by H*W, every layer counting equally (``style_layers`` has the
+  five terms);
+* the absolute one of the earlier releases (``content``, ``style``): the mean squared
+  error of relu4_2 features, and the sum over the same layers of the mean squared
+  error between Gram matrices divided by C*H*W, as neural-style's losses are. Its
+  style number is dominated by the layers with the largest Gram values.
+
+``noise`` is the picture's high-frequency energy: the mean absolute difference
+between horizontally and vertically neighbouring pixels, over the three channels, in
+[0, 1] units (0.01 is about 2.5 levels of 255).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,29 +39,57 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 @dataclass(frozen=True)
 class Score:
+    content_rel: float
+    style_rel: float
+    style_layers: tuple[float, ...]
+    noise: float
     content: float
     style: float
+
+
+def neighbour_difference(image: torch.Tensor) -> float:
+    """Mean |I(x+1, y) - I(x, y)| and |I(x, y+1) - I(x, y)| of an (N, C, H, W) image in [0, 1]."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs()
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs()
+    return float((dx.sum() + dy.sum()) / (dx.numel() + dy.numel()))
+
+
+def _relative_gram_error(features: torch.Tensor, target: torch.Tensor) -> float:
+    channels = features.shape[1]  # gram_matrix divides by C*H*W; the ratio does not care, but G is by H*W
+    gram = gram_matrix(features) * channels
+    return float(torch.linalg.norm(gram - target * channels) / torch.linalg.norm(target * channels))
 
 
 class Evaluator:
     """Scores pictures of one content image against one style image."""
 
-    def __init__(self, content: Image.Image, style: Image.Image, size: int = 512) -> None:
+    def __init__(self, content: Image.Image, style: Image.Image | Sequence[Image.Image], size: int = 512) -> None:
+        """Several style images are an equal blend: their target is the mean of their Gram
+        matrices (those of the mixture of their features, as a blended run uses)."""
         self.net = VGG19Features([CONTENT_LAYER, *STYLE_LAYERS], load_weights("bundled"))
         content = resize_long_side(content, size)
         self.picture_size = content.size
+        styles = [style] if isinstance(style, Image.Image) else list(style)
         with torch.no_grad():
             self.content_target = self.net(image_to_tensor(content))[CONTENT_LAYER]
-            style_features = self.net(image_to_tensor(resize_long_side(style, size)))
-            self.style_targets = {name: gram_matrix(style_features[name]) for name in STYLE_LAYERS}
+            grams: dict[str, torch.Tensor] = {}
+            for image in styles:
+                features = self.net(image_to_tensor(resize_long_side(image, size)))
+                for name in STYLE_LAYERS:
+                    grams[name] = grams.get(name, 0) + gram_matrix(features[name]) / len(styles)
+            self.style_targets = grams
 
     def score(self, picture: Image.Image) -> Score:
-        """Content and style loss of a picture (resized to the content's size if it differs)."""
+        """The scores of a picture (resized to the content's size if it differs)."""
         picture = picture.convert("RGB")
         if picture.size != self.picture_size:
             picture = picture.resize(self.picture_size, Image.Resampling.LANCZOS)
+        tensor = image_to_tensor(picture)
         with torch.no_grad():
-            features = self.net(image_to_tensor(picture))
-            content = float(content_loss(features[CONTENT_LAYER], self.content_target))
+            features = self.net(tensor)
+            mine, target = features[CONTENT_LAYER], self.content_target
+            content = float(content_loss(mine, target))
+            content_rel = float((mine - target).pow(2).sum() / target.pow(2).sum())
             style = sum(float(style_loss(features[name], self.style_targets[name])) for name in STYLE_LAYERS)
-        return Score(content, style)
+            layers = tuple(_relative_gram_error(features[name], self.style_targets[name]) for name in STYLE_LAYERS)
+        return Score(content_rel, sum(layers) / len(layers), layers, neighbour_difference(tensor), content, style)

@@ -17,15 +17,21 @@ would share the cores); ``--only`` picks some of them. The machine is always des
            jcjohnson/neural-style's published result on both numbers of
            evaluation.py, for artstyle's default run (or --config/--preset) and
            pastiche's default run (stopped after --pastiche-budget seconds).
+  run      the whole default run (``artstyle CONTENT STYLE -o OUT``, process start to
+           written file) at --run-size on the Tuebingen photo, and the same with
+           ``--preset draft``, beside pastiche's default run (stopped after
+           --pastiche-budget seconds), in seconds and in passes: the time of one plain
+           VGG19 forward and backward pass (up to relu5_1) at 512x384, measured in the
+           same invocation, a unit that does not depend on the machine.
   memory   peak resident memory of the ``artstyle`` command at each of
            --memory-sizes (a few single-scale iterations), plus the L-BFGS history
            a full default run adds, stated separately.
 
-    python benchmarks/speed.py [--only floor periter ttq memory] [--sizes 256 512 1024]
+    python benchmarks/speed.py [--only floor periter ttq run memory] [--sizes 256 512 1024]
         [--styles starry_night] [--config iterations=50 min_size=192] [--pastiche-budget 900]
 
 Smoke test (tiny, about a minute): --sizes 64 --iterations 16 --floor-size 64 --repeats 1
---ttq-size 64 --styles the_scream --config iterations=5 --pastiche-budget 10 --memory-sizes 128
+--ttq-size 64 --styles the_scream --config iterations=5 --pastiche-budget 10 --memory-sizes 128 --run-size 64
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ from speedcalc import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("floor", "periter", "ttq", "memory")
+SECTIONS = ("floor", "periter", "ttq", "run", "memory")
 LBFGS_SKIP = 2  # L-BFGS steps left out after the Adam warm-up (optimizer set-up)
 PASTICHE_SKIP = 3  # pastiche's first readings include its start-up
 GIB = 1024**3
@@ -516,6 +522,73 @@ def memory(run: Run) -> None:
 
 
 # --------------------------------------------------------------------------- #
+# The whole run, in passes
+# --------------------------------------------------------------------------- #
+
+PASS_SHAPE = (384, 512)  # the unit: one plain pass at 512x384
+
+
+def pass_seconds(repeats: int) -> float:
+    """Median seconds of one forward and backward pass of VGG19 up to relu5_1 at 512x384 (float32,
+    the weights frozen, the gradient taken for the input only), after one untimed pass."""
+    config = make_config()
+    net = Stylizer(device="cpu").network(config.layers, config.pooling)
+    image = torch.rand(1, 3, *PASS_SHAPE, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    times = []
+    for index in range(repeats + 1):
+        started = time.perf_counter()
+        features = net(image)
+        sum(value.sum() for value in features.values()).backward()
+        image.grad = None
+        if index:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def timed_command(command: Sequence[str], budget: float) -> tuple[float, bool]:
+    """Wall seconds of a command, process start to exit, and whether it finished within ``budget``."""
+    started = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            _, err = process.communicate(timeout=budget)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return time.perf_counter() - started, False
+    if process.returncode:
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"{' '.join(command[:4])} ... exited with {process.returncode}: {last}")
+    return time.perf_counter() - started, True
+
+
+def whole_run(run: Run) -> None:
+    args = run.args
+    content = args.eval_dir / "tubingen.jpg"
+    unit = pass_seconds(args.pass_repeats)
+    print(
+        f"\n== the whole run at {args.run_size} px: {content.name} + {args.style.name}, process start to written file"
+    )
+    print(f"one plain VGG19 pass (forward + backward, up to relu5_1) at 512x384: {unit:.3f} s (median)")
+    print(f"{'run':<34}{'seconds':>9}{'passes':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = [sys.executable, "-m", "artstyle", str(content), str(args.style), "-q", "--seed", "0"]
+        ours += ["--size", str(args.run_size)]
+        pastiche = [
+            sys.executable, "-m", "pastiche", "--device", "cpu", "--size", str(args.run_size), "--seed", "0",
+            "-c", str(content), "-s", str(args.style), "-o", str(Path(tmp) / "pastiche.png"),
+        ]  # fmt: skip
+        runs = [
+            ("artstyle (defaults)", [*ours, "-o", str(Path(tmp) / "default.png")]),
+            ("artstyle --preset draft", [*ours, "--preset", "draft", "-o", str(Path(tmp) / "draft.png")]),
+            ("pastiche (defaults)", pastiche),
+        ]
+        for name, command in runs:
+            seconds, finished = timed_command(command, args.pastiche_budget)
+            note = "" if finished else f"  (stopped at the {args.pastiche_budget:g}-s budget)"
+            print(f"{name:<34}{seconds:>9.1f}{seconds / unit:>9.1f}{note}", flush=True)
+
+
+# --------------------------------------------------------------------------- #
 # Command line
 # --------------------------------------------------------------------------- #
 
@@ -554,6 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="styles for which pastiche runs too (default: all of --styles)",
     )
     ttq.add_argument("--pastiche-every", type=_at_least(1), default=10, help="pastiche: image every N steps")
+    whole = parser.add_argument_group("the whole run")
+    whole.add_argument("--run-size", type=int, default=512)
+    whole.add_argument("--pass-repeats", type=_at_least(1), default=5, help="timed passes for the unit")
     mem = parser.add_argument_group("memory")
     mem.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
     mem.add_argument("--memory-iterations", type=_at_least(1), default=3)
@@ -587,7 +663,13 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"time to quality needs {', '.join(missing)} (see --eval-dir)")
     machine()
-    sections: dict[str, Callable[[Run], None]] = {"floor": floor, "periter": periter, "ttq": ttq, "memory": memory}
+    sections: dict[str, Callable[[Run], None]] = {
+        "floor": floor,
+        "periter": periter,
+        "ttq": ttq,
+        "run": whole_run,
+        "memory": memory,
+    }
     for name in SECTIONS:
         if name in args.only:
             sections[name](run)
