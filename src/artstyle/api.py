@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from artstyle._version import __version__
-from artstyle.color import luminance, match_color, match_luminance, recombine
+from artstyle.color import luminance, match_color, match_luminance, recolor, recombine
 from artstyle.config import Config, preset_options
 from artstyle.device import deterministic, generator, resolve_device, tune_for
 from artstyle.engine import (
@@ -358,14 +358,21 @@ class Stylizer:
 
     def _initial_image(self, init: torch.Tensor | None, plan: Plan) -> torch.Tensor:
         """The starting image at the first scale: ``init`` (a tensor) resized; else the
-        config's ``init``: ``content``; ``noise``: mid grey plus N(0, 0.05^2) noise drawn
-        from the run's own generator; or an image file resized to the first scale's size
-        (its luminance for luminance-only transfer)."""
+        config's ``init``: ``content``; ``recolor``: the content with its colours mapped
+        to the style images' (blended) mean and covariance, as they are at the output size
+        (see :func:`~artstyle.color.recolor`; the content itself for luminance-only
+        transfer); ``noise``: mid grey plus N(0, 0.05^2) noise drawn from the run's own
+        generator; or an image file resized to the first scale's size (its luminance for
+        luminance-only transfer)."""
         first = plan.scales[0].content
         shape = first.shape
         if init is not None:
             return _start_from_tensor(init, first)
-        if plan.config.init == "content":
+        if plan.config.init == "recolor" and shape[1] == 3:
+            styles = plan.scales[-1].styles
+            weights = list(plan.config.style_weights or [1.0] * len(styles))
+            return recolor(first, styles, weights)
+        if plan.config.init in ("content", "recolor"):
             return first
         if plan.config.init == "noise":
             return (0.5 + 0.05 * torch.randn(shape, generator=generator(plan.seed))).to(self.device)
@@ -384,6 +391,7 @@ def objective_options(config: Config) -> ObjectiveOptions:
         "tv_weight": config.tv_weight,
         "style_blend": config.style_weights,
         "style_loss": config.style_loss,
+        "normalization": config.normalization,
     }
 
 

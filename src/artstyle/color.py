@@ -10,6 +10,10 @@ Two ways to keep the photo's colours, both on (1, 3, H, W) RGB tensors in [0, 1]
   and covariance equal the content's (:func:`match_color`); the map is
   ``C_c^(1/2) C_s^(-1/2)``, computed in float64 with the style's covariance eigenvalues floored at 1e-4 of
   the largest, so grey or single-colour style images (singular covariances) work.
+
+The reverse, :func:`recolor`, maps the content's colours to the style's mean and
+covariance: the start of ``init="recolor"``, which has the painting's palette before
+the first iteration.
 """
 
 from __future__ import annotations
@@ -85,16 +89,42 @@ def color_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, centred @ centred.T / pixels.shape[1]
 
 
-def match_color(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """The style image with its colours mapped to the content's mean and covariance.
+def blend_color_stats(
+    stats: list[tuple[torch.Tensor, torch.Tensor]], weights: list[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour mean and covariance of a mixture of images' pixels, image ``i`` making up
+    ``weights[i]`` of them (the weights need not sum to 1): the statistics of a blend."""
+    total = sum(weights)
+    mean = sum((w / total * m for (m, _), w in zip(stats, weights, strict=True)), torch.zeros(3, dtype=torch.float64))
+    second = sum(
+        (w / total * (c + torch.outer(m, m)) for (m, c), w in zip(stats, weights, strict=True)),
+        torch.zeros(3, 3, dtype=torch.float64),
+    )
+    return mean, second - torch.outer(mean, mean)
 
-    ``x -> C_c^(1/2) C_s^(-1/2) (x - m_s) + m_c`` for every pixel ``x`` (Gatys et al. 2017,
-    colour histogram matching); clamped to [0, 1], which can only move the statistics
+
+def map_colors(image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """``image`` with its pixel colours mapped linearly to the mean (3,) and covariance (3, 3) given.
+
+    ``x -> C^(1/2) C_i^(-1/2) (x - m_i) + m`` for every pixel ``x`` of the image (mean
+    ``m_i``, covariance ``C_i``); clamped to [0, 1], which can only move the statistics
     where the mapped colours leave the valid range.
     """
-    s_mean, s_cov = color_stats(style)
-    c_mean, c_cov = color_stats(content)
-    transform = sqrtm(c_cov) @ inverse_sqrtm(s_cov, eps=1e-4)
-    pixels = style[0].reshape(3, -1).to(torch.float64)
-    mapped = transform @ (pixels - s_mean[:, None]) + c_mean[:, None]
-    return mapped.reshape(style.shape).to(style.dtype).clamp(0, 1)
+    i_mean, i_cov = color_stats(image)
+    transform = sqrtm(cov.to(torch.float64)) @ inverse_sqrtm(i_cov, eps=1e-4)
+    pixels = image[0].reshape(3, -1).to(torch.float64)
+    mapped = transform @ (pixels - i_mean[:, None]) + mean.to(torch.float64)[:, None]
+    return mapped.reshape(image.shape).to(image.dtype).clamp(0, 1)
+
+
+def match_color(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style image with its colours mapped to the content's mean and covariance
+    (Gatys et al. 2017, colour histogram matching; see :func:`map_colors`)."""
+    return map_colors(style, *color_stats(content))
+
+
+def recolor(content: torch.Tensor, styles: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+    """The reverse of :func:`match_color`: the content with its colours mapped to the style
+    images' (their blend's, by ``weights``) mean and covariance: the painting's palette on
+    the photo, the start of ``init="recolor"``."""
+    return map_colors(content, *blend_color_stats([color_stats(style) for style in styles], weights))

@@ -18,15 +18,17 @@ from artstyle.color import COLOR_MODES
 from artstyle.errors import ConfigError
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
 from artstyle.features.layers import check_layer_names, deepest, min_tile_size
-from artstyle.losses import STYLE_LOSSES
+from artstyle.losses import NORMALIZATIONS, STYLE_LOSSES
 
 LayerWeights = tuple[tuple[str, float], ...]
 
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: The starts ``init`` names; any other value is an image file.
+INIT_MODES = ("content", "noise", "recolor")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
-ITERATIONS = 42
+ITERATIONS = 30
 COARSE_ITERATIONS = 50
 
 # Named bundles of options (``--preset``); options given explicitly win over them.
@@ -142,9 +144,9 @@ class Config:
     style_weights: tuple[float, ...] | None = _option(
         None, "blend weights of the style images, one each (default: equal)", "W"
     )
-    content_weight: float = _option(5.0, "weight of the content loss", "W")
-    style_weight: float = _option(100.0, "weight of the style loss", "W")
-    tv_weight: float = _option(1e6, "weight of the total-variation (smoothness) loss", "W")
+    content_weight: float = _option(1.0, "weight of the content loss", "W")
+    style_weight: float = _option(1.5, "weight of the style loss (of each style layer)", "W")
+    tv_weight: float = _option(60.0, "weight of the total-variation (smoothness) loss", "W")
     content_layers: LayerWeights = _option((("relu4_2", 1.0),), "content layers, as NAME[:WEIGHT],...", "LAYERS")
     style_layers: LayerWeights = _option(
         tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
@@ -164,13 +166,23 @@ class Config:
         192, "SIZE is divided by SCALE_FACTOR while the long side stays at least this: the coarsest scale", "PX"
     )
     scale_factor: float = _option(2.0, "ratio of the sizes of neighbouring scales (more than 1)", "X")
+    normalization: str = _option(
+        "relative",
+        "relative: each content and style layer's loss divided by its target's mean square, so the weights weigh "
+        "relative errors and every style layer counts alike; absolute: neural-style's losses",
+        choices=NORMALIZATIONS,
+    )
     style_loss: str = _option("gram", "style loss: Gram matrices, or feature mean and covariance", choices=STYLE_LOSSES)
     preserve_color: str = _option(
         "none", "keep the content's colours: luminance-only transfer, or style colours matched", choices=COLOR_MODES
     )
     optimizer: str = _option("lbfgs", "optimizer", choices=OPTIMIZERS)
     learning_rate: float | None = _option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", "LR")
-    init: str = _option("content", "start from the content image, 'noise', or an image FILE", "content|noise|FILE")
+    init: str = _option(
+        "recolor",
+        "start from the content image, 'noise', 'recolor' (the content in the style's colours), or an image FILE",
+        "content|noise|recolor|FILE",
+    )
     seed: int | None = _option(None, "random seed (default: a fresh one, recorded in the output)", "N")
     pooling: str = _option("max", "VGG19 pooling", choices=POOLINGS)
     device: str = _option("auto", "compute device (auto: cuda, then mps, then cpu)", choices=DEVICES)
@@ -198,10 +210,11 @@ class Config:
         set_(self, "coarse_iterations", _integer(self.coarse_iterations, "coarse_iterations", 1))
         self._check_perceptual_options()
         set_(self, "optimizer", _choice(self.optimizer, "optimizer", OPTIMIZERS))
+        set_(self, "normalization", _choice(self.normalization, "normalization", NORMALIZATIONS))
         if self.learning_rate is not None:
             set_(self, "learning_rate", _number(self.learning_rate, "learning_rate", strict=True))
         if not isinstance(self.init, str) or not self.init:
-            raise ConfigError(f"expected 'content', 'noise' or an image file, got {self.init!r}", option="init")
+            raise ConfigError(f"expected {', '.join(INIT_MODES)} or an image file, got {self.init!r}", option="init")
         if self.seed is not None:
             set_(self, "seed", _integer(self.seed, "seed", 0))
         set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))

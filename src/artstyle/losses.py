@@ -19,6 +19,16 @@ Normalisation (the classic implementations disagree, so ours is stated here):
   ``|m - m_t|^2 + tr(S) + tr(S_t) - 2 tr((S_t^(1/2) S S_t^(1/2))^(1/2))``, divided by
   C so it is a per-channel figure; S is the covariance over positions.
 
+Relative normalisation (``normalization="relative"``, the default of a run): the
+objective divides each content layer's loss by :func:`content_scale` of its target,
+the mean square of the target features, and each style layer's by :func:`style_scale`
+of its target, the mean square of the target Gram matrix (for ``meancov``: the mean
+squared feature, E|f|^2 / C, the distance of the target from zero). Each term is then a
+relative squared error, independent of the layer's and the image's own magnitudes, so
+every style layer counts alike; without it the layers with the largest Gram values
+(relu4_1's are about a thousand times relu1_1's, twenty thousand times relu5_1's) make
+up nearly all of the style loss. ``absolute`` keeps neural-style's figures as above.
+
 Masks (Gatys et al. 2017, guided Gram matrices): a mask (N|1, 1, H, W) of weights in
 [0, 1] at the features' resolution weights every position. The masked Gram matrix is
 ``(F m)(F m)^T / (C * sum(m^2))`` and the masked mean and covariance use the weights
@@ -40,6 +50,8 @@ from torch.nn import functional as F
 from artstyle.linalg import sqrtm, trace_sqrtm
 
 STYLE_LOSSES = ("gram", "meancov")
+#: How the objective normalises the content and style losses (see above).
+NORMALIZATIONS = ("relative", "absolute")
 
 
 def _check_features(features: torch.Tensor, name: str) -> None:
@@ -182,6 +194,20 @@ def meancov_distance(stats: FeatureStats, target: MeanCovTarget) -> torch.Tensor
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
     cov_term = trace + target.cov_trace - 2 * trace_sqrtm(cross)
     return ((mean_term + cov_term.clamp_min(0)) / c).mean()
+
+
+def content_scale(target: torch.Tensor) -> float:
+    """The mean square of content target features: the relative normalisation's divisor."""
+    return max(float(target.detach().pow(2).mean()), 1e-12)
+
+
+def style_scale(target: FeatureStats, kind: str = "gram") -> float:
+    """The relative normalisation's divisor of a style target: the mean square of its Gram
+    matrix (``gram``), or its mean squared feature per channel, E|f|^2 / C (``meancov``)."""
+    if kind == "gram":
+        return max(float(target.gram.detach().pow(2).mean()), 1e-12)
+    second = target.second_moment.detach()
+    return max(float(torch.diagonal(second, dim1=-2, dim2=-1).sum(-1).mean()) / second.shape[-1], 1e-12)
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Colour control (artstyle.color): YIQ, luminance matching and recombination, histogram matching."""
+"""Colour control (artstyle.color): YIQ, luminance matching and recombination, histogram matching,
+and the recoloured start."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import pytest
 import torch
 
 from artstyle.color import (
+    blend_color_stats,
     color_stats,
     luminance,
     match_color,
     match_luminance,
+    recolor,
     recombine,
     rgb_to_yiq,
     yiq_to_rgb,
@@ -76,3 +79,26 @@ def test_a_grey_or_flat_style_image_is_handled() -> None:
         assert torch.isfinite(matched).all()
         assert matched.min() >= 0 and matched.max() <= 1
         torch.testing.assert_close(color_stats(matched)[0], color_stats(content)[0], atol=2e-3, rtol=0)
+
+
+def test_the_recoloured_start_has_the_style_colour_mean_and_covariance() -> None:
+    content = image(10, mean=(0.5, 0.5, 0.45), spread=0.08)
+    style = image(11, mean=(0.6, 0.35, 0.25), spread=0.1)
+    start = recolor(content, [style], [1.0])
+    for got, want in zip(color_stats(start), color_stats(style), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    assert start.shape == content.shape
+    # the photo's structure stays: the map is linear, so the pixels keep their order in every channel
+    flat_c, flat_s = content[0, 0].flatten(), start[0, 0].flatten()
+    assert torch.corrcoef(torch.stack([flat_c, flat_s]))[0, 1] > 0.5
+
+
+def test_a_blend_of_styles_is_the_mixture_of_their_pixels() -> None:
+    first, second = image(12, mean=(0.6, 0.4, 0.35), spread=0.05), image(13, mean=(0.4, 0.45, 0.55), spread=0.05)
+    mixed = torch.cat([first, first, first, second], dim=3)  # three parts of the first to one of the second
+    for got, want in zip(
+        blend_color_stats([color_stats(first), color_stats(second)], [3.0, 1.0]), color_stats(mixed), strict=True
+    ):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
+    start = recolor(image(14, spread=0.05), [first, second], [0.75, 0.25])
+    torch.testing.assert_close(color_stats(start)[0], color_stats(mixed)[0], atol=1e-5, rtol=0)

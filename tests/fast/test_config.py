@@ -19,14 +19,15 @@ DEFAULT_STYLE = (("relu1_1", 1.0), ("relu2_1", 1.0), ("relu3_1", 1.0), ("relu4_1
 def test_the_defaults_are_valid_and_as_documented() -> None:
     config = Config()
     assert config.size == 512
-    assert (config.content_weight, config.style_weight, config.tv_weight) == (5.0, 100.0, 1e6)
+    assert (config.content_weight, config.style_weight, config.tv_weight) == (1.0, 1.5, 60.0)
+    assert config.normalization == "relative"
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE
-    assert (config.iterations, config.coarse_iterations) == (42, 50)
+    assert (config.iterations, config.coarse_iterations) == (30, 50)
     assert (config.optimizer, config.pooling) == ("lbfgs", "max")
     assert (config.pyramid, config.min_size, config.scale_factor) == (True, 192, 2.0)
     assert (config.style_loss, config.preserve_color, config.style_size) == ("gram", "none", None)
-    assert (config.init, config.seed, config.device, config.weights) == ("content", None, "auto", "bundled")
+    assert (config.init, config.seed, config.device, config.weights) == ("recolor", None, "auto", "bundled")
     assert config.lr == 1.0
     assert Config(optimizer="adam").lr == 0.02
     assert Config(optimizer="adam", learning_rate=0.5).lr == 0.5

@@ -31,6 +31,7 @@ def make_objective(
     style_weight: float = 100.0,
     tv_weight: float = 1.0,
     style_blend: list[float] | None = None,
+    normalization: str = "absolute",
 ) -> Objective:
     return Objective(
         net,
@@ -42,6 +43,7 @@ def make_objective(
         style_weight=style_weight,
         tv_weight=tv_weight,
         style_blend=style_blend,
+        normalization=normalization,
     )
 
 
@@ -92,6 +94,26 @@ def test_the_parts_are_the_weighted_losses(shallow_vgg: VGG19Features, tiny_tens
             expected = 7.0 * layer_weight * style_loss(f_image[name], gram_matrix(f_style[name]))
             torch.testing.assert_close(parts[f"style:{name}"], expected)
         torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image))
+
+
+def test_relative_normalisation_weighs_relative_squared_errors(shallow_vgg: VGG19Features, tiny_tensors: Pair) -> None:
+    content, style = tiny_tensors
+    objective = make_objective(
+        shallow_vgg, content, [style], content_weight=3.0, style_weight=7.0, tv_weight=11.0, normalization="relative"
+    )
+    image = torch.full_like(content, 0.5) + 0.1 * content
+    with torch.no_grad():
+        _, parts = objective(image)
+        f_image, f_content, f_style = shallow_vgg(image), shallow_vgg(content), shallow_vgg(style)
+        mine, target = f_image["relu2_2"], f_content["relu2_2"]
+        torch.testing.assert_close(parts["content"], 3.0 * (mine - target).pow(2).sum() / target.pow(2).sum())
+        for name, layer_weight in STYLE_LAYERS:
+            gram, wanted = gram_matrix(f_image[name]), gram_matrix(f_style[name])
+            relative = (gram - wanted).pow(2).sum() / wanted.pow(2).sum()  # a ratio: the Gram's divisor cancels
+            torch.testing.assert_close(parts[f"style:{name}"], 7.0 * layer_weight * relative)
+        torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image))
+    with pytest.raises(ValueError, match="unknown normalization 'other'"):
+        make_objective(shallow_vgg, content, [style], normalization="other")
 
 
 def test_with_the_content_image_as_style_only_tv_remains(shallow_vgg: VGG19Features, tiny_tensors: Pair) -> None:

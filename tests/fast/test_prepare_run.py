@@ -57,9 +57,23 @@ def test_prepare_takes_options_over_a_config_or_alone(fake_bundled: FakeBundled)
     assert caught.value.option == "weights"
 
 
+def test_the_recolor_start_is_the_content_in_the_style_colours(fake_bundled: FakeBundled) -> None:
+    from artstyle.color import color_stats
+
+    stylizer = Stylizer(device="cpu")
+    plan = stylizer.prepare(CONTENT, STYLE, config(init="recolor"))
+    start = stylizer._initial_image(None, plan)
+    assert start.shape == plan.scales[0].content.shape
+    # the style is uniform noise: the clamp to [0, 1] moves the mapped mean a little
+    torch.testing.assert_close(color_stats(start)[0], color_stats(plan.scales[-1].styles[0])[0], atol=2e-3, rtol=0)
+    assert not torch.equal(start, plan.scales[0].content)
+    luma = stylizer.prepare(CONTENT, STYLE, config(init="recolor", preserve_color="luminance"))
+    assert torch.equal(stylizer._initial_image(None, luma), luma.scales[0].content)  # nothing to recolour
+
+
 def test_a_starting_tensor_replaces_the_configs_init(fake_bundled: FakeBundled) -> None:
     stylizer = Stylizer(device="cpu")
-    plan = stylizer.prepare(CONTENT, STYLE, config(pyramid=False))
+    plan = stylizer.prepare(CONTENT, STYLE, config(pyramid=False, init="content"))
     from_content = stylizer.run(plan).tensor
     given = stylizer.run(plan, init=plan.scales[0].content.clone()).tensor
     assert from_content is not None and given is not None and torch.equal(from_content, given)

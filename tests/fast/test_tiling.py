@@ -161,6 +161,9 @@ CASES = {
     "gram, masks": {"style_masks": halves(64, 80), "content_mask": smooth(64, 80, seed=6, channels=1)},
     "meancov, masks": {"style_loss": "meancov", "style_masks": halves(64, 80)},
     "luminance": {"channels": 1},
+    "relative": {"normalization": "relative", "content_weight": 1.0, "style_weight": 5.0},
+    "relative, meancov": {"normalization": "relative", "style_loss": "meancov"},
+    "relative, masks": {"normalization": "relative", "style_masks": halves(64, 80)},
 }
 
 

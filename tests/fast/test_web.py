@@ -429,7 +429,7 @@ def test_a_preset_sets_the_options_it_names_and_the_server_caps_them(uploads: Pa
     assert (draft.min_size, draft.coarse_iterations, draft.iterations) == (128, 30, 0)
     assert studio.config({"preset": "fine", "iterations": 7}, styles=1).iterations == 7  # a given value wins
     assert web.preset_values("draft", Limits()) == {"iterations": 0, "coarse_iterations": 30}
-    assert web.preset_values("default", Limits()) == {"iterations": 42, "coarse_iterations": 50}
+    assert web.preset_values("default", Limits()) == {"iterations": 30, "coarse_iterations": 50}
     assert web.preset_values("fine", Limits(max_iterations=120)) == {"iterations": 100, "coarse_iterations": 120}
     with pytest.raises(ConfigError) as caught:
         studio.config({"preset": "sketchy"}, styles=1)

@@ -84,7 +84,8 @@ def test_the_meancov_loss_falls_and_the_pyramid_runs(stylizer: Stylizer) -> None
     )
     assert picture.size == (128, 85)
     assert [p.scale for p in seen] == [1] * 8 + [2] * 8
-    first, last = seen[8].losses["style"], seen[-1].losses["style"]
+    # relative normalisation makes the scales' losses comparable: the first iteration's against the last
+    first, last = seen[0].losses["style"], seen[-1].losses["style"]
     assert all(np.isfinite(p.losses["total"]) for p in seen)
     assert last < 0.7 * first, (first, last)
     assert torch.isfinite(seen[-1].image).all()

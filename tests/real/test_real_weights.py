@@ -74,11 +74,12 @@ def test_features_tell_a_painting_from_a_photo() -> None:
 def test_short_run_transfers_the_style() -> None:
     stylizer = Stylizer()
     seen: list[Progress] = []
-    result = stylizer.run(CONTENT, STYLE, make_config(size=128, iterations=30), progress=seen.append)
+    config = make_config(size=128, iterations=30, init="content")
+    result = stylizer.run(CONTENT, STYLE, config, progress=seen.append)
     assert result.image.size == (128, 85)
     first, last = seen[0].losses, seen[-1].losses
-    # The style term starts from the photo itself; 30 L-BFGS steps cut it at least 10-fold.
-    assert last["style"] * 10 < first["style"], (first["style"], last["style"])
+    # The style term starts from the photo itself; 30 L-BFGS steps cut it at least 5-fold (measured: 8.2).
+    assert last["style"] * 5 < first["style"], (first["style"], last["style"])
     assert last["total"] < first["total"]
     # The picture's Gram matrices are now much nearer the painting's than the photo's were.
     net = stylizer.network(STYLE_LAYERS, "max")
@@ -99,3 +100,26 @@ def test_cli_end_to_end_with_real_weights(tmp_path: Path, capsys: pytest.Capture
     metadata = read_metadata(out)
     assert metadata is not None
     assert metadata["parameters"]["seed"] == 7  # type: ignore[index]
+
+
+def test_the_defaults_lower_every_style_layer_error() -> None:
+    # With every layer normalised alike, none is left behind: at 128 px each style layer's
+    # relative Gram error (||G - G_style|| / ||G_style||) is at least halved from the photo's
+    # (measured: 2.4-5.3x on this pair, 2.7-9.4x on two others).
+    stylizer = Stylizer()
+    result = stylizer.run(CONTENT, STYLE, make_config(size=128, seed=0))
+    net = stylizer.network(STYLE_LAYERS, "max")
+    style = image_to_tensor(resize_long_side(read_image(STYLE), 128))
+    photo = image_to_tensor(resize_long_side(read_image(CONTENT), 128))
+
+    def errors(image: torch.Tensor) -> list[float]:
+        with torch.no_grad():
+            pairs = zip(net(image).values(), net(style).values(), strict=True)
+            return [
+                float(torch.linalg.norm(gram_matrix(f) - gram_matrix(t)) / torch.linalg.norm(gram_matrix(t)))
+                for f, t in pairs
+            ]
+
+    before, after = errors(photo), errors(image_to_tensor(result.image))
+    for name, b, a in zip(STYLE_LAYERS, before, after, strict=True):
+        assert a * 2 < b, (name, b, a)

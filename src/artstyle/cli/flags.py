@@ -9,7 +9,7 @@ from dataclasses import MISSING, Field, fields
 from typing import Any, NoReturn, cast
 
 from artstyle._version import __version__
-from artstyle.config import PRESETS, Config, LayerWeights, format_layers, preset_options
+from artstyle.config import INIT_MODES, PRESETS, Config, LayerWeights, format_layers, preset_options
 from artstyle.errors import ConfigError, flag
 from artstyle.files.limits import DEFAULT_MAX_PIXELS
 from artstyle.runs import Job
@@ -149,7 +149,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def job_from_args(args: argparse.Namespace) -> Job:
     """The run frame's job for the command line's arguments."""
     config = config_from_args(args)
-    init_file = None if config.init in ("content", "noise") else config.init
+    init_file = None if config.init in INIT_MODES else config.init
     return Job(
         content=args.content,
         styles=list(args.styles),

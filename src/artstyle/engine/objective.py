@@ -24,7 +24,17 @@ from typing_extensions import TypedDict, Unpack
 
 from artstyle.engine.images import as_rgb
 from artstyle.features.vgg import VGG19Features
-from artstyle.losses import ContentLoss, FeatureStats, StyleLoss, feature_stats, resize_mask, tv_loss
+from artstyle.losses import (
+    NORMALIZATIONS,
+    ContentLoss,
+    FeatureStats,
+    StyleLoss,
+    content_scale,
+    feature_stats,
+    resize_mask,
+    style_scale,
+    tv_loss,
+)
 
 #: Statistics of one style image at one size: layer name -> its features' statistics.
 StyleStats = Mapping[str, FeatureStats]
@@ -67,6 +77,7 @@ class ObjectiveOptions(TypedDict, total=False):
     tv_weight: Required[float]
     style_blend: Sequence[float] | None
     style_loss: str
+    normalization: str
     style_masks: Sequence[torch.Tensor] | None
     content_mask: torch.Tensor | None
     extra_terms: Sequence[Term]
@@ -80,7 +91,10 @@ class WeightedTerms(nn.Module):
 
     ``content_layer_weights`` and ``style_layer_weights`` map each layer to its weight
     times ``content_weight`` or ``style_weight``; ``blend`` holds one weight per style
-    image (:func:`check_styles`).
+    image (:func:`check_styles`). With ``normalization="relative"`` every layer's loss is
+    divided by its target's scale (:meth:`content_scaled`, :meth:`style_scaled`), so
+    the weights weigh relative squared errors; ``absolute`` (the default here) keeps
+    the losses as they are.
     """
 
     def __init__(self, net: VGG19Features, styles: int, options: ObjectiveOptions) -> None:
@@ -91,8 +105,24 @@ class WeightedTerms(nn.Module):
         self.tv_weight = options["tv_weight"]
         self.image_terms = image_terms(self.tv_weight, options.get("extra_terms", ()))
         self.style_loss = options.get("style_loss", "gram")
+        self.normalization = options.get("normalization", "absolute")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"unknown normalization {self.normalization!r}; expected one of {', '.join(NORMALIZATIONS)}"
+            )
         self.style_masks = options.get("style_masks")
         self.blend = check_styles(range(styles), options.get("style_blend"), self.style_masks)
+
+    def content_scaled(self, name: str, target: torch.Tensor | float) -> None:
+        """Divide content layer ``name``'s weight by its target's scale (relative normalisation),
+        given the target features or their mean square."""
+        if self.normalization == "relative":
+            scale = target if isinstance(target, float) else content_scale(target)
+            self.content_layer_weights[name] /= max(scale, 1e-12)
+
+    def style_scaled(self, weight: float, target: FeatureStats) -> float:
+        """A style region's weight, divided by its target's scale under relative normalisation."""
+        return weight / style_scale(target, self.style_loss) if self.normalization == "relative" else weight
 
     def image_parts(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The weighted terms on the image, by name (``tv`` first)."""
@@ -158,6 +188,8 @@ class Objective(WeightedTerms):
                     for name in self.content_layer_weights
                 }
             )
+            for name in self.content_layer_weights:
+                self.content_scaled(name, content_features[name])
             stats = given_stats(options, style_images) or [style_stats(net, style) for style in style_images]
             # One list of (loss, weight) per style layer: a single blended target, or one per region.
             regions: dict[str, list[tuple[StyleLoss, float]]] = {}
@@ -165,7 +197,7 @@ class Objective(WeightedTerms):
                 shape = content_features[name] if name in content_features else net(as_rgb(content_image))[name]
                 masks = None if style_masks is None else [self._mask_at(m, shape) for m in style_masks]
                 regions[name] = [
-                    (StyleLoss(target, mask=mask, kind=self.style_loss), weight)
+                    (StyleLoss(target, mask=mask, kind=self.style_loss), self.style_scaled(weight, target))
                     for target, mask, weight in style_targets([s[name] for s in stats], self.blend, masks)
                 ]
         self.style_losses = nn.ModuleDict(

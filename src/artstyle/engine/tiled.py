@@ -204,6 +204,10 @@ class TiledObjective(WeightedTerms):
         content_mask = options.get("content_mask")
         self.content_masks = {name: self._mask_at(content_mask, name) for name in self.content_layer_weights}
         self.content_targets = self._content_targets(content_image)
+        for name in self.content_layer_weights:  # the mean square over all tiles' cores: the whole target's
+            h, w = feature_size(name, *self.size)
+            squares = sum(float(target[name].pow(2).sum()) for target in self.content_targets)
+            self.content_scaled(name, squares / (self.content_targets[0][name].shape[1] * h * w))
         layers = list(self.style_layer_weights)
         stats = given_stats(options, style_images) or [
             tiled_feature_stats(net, style, layers, tile_size) for style in style_images
@@ -229,7 +233,7 @@ class TiledObjective(WeightedTerms):
         total = float(h * w) if weights is None else max(float(weights.sum()), 1e-8)
         with torch.no_grad():
             loss = StyleLoss(target, kind=kind)
-        return _Region(loss, weights, total, weight)
+        return _Region(loss, weights, total, self.style_scaled(weight, target))
 
     def _content_targets(self, content_image: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """The content image's features in each tile's core, per content layer."""

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from artstyle._version import __version__
-from artstyle.config import Config
+from artstyle.config import INIT_MODES, Config
 from artstyle.engine import RunState
 from artstyle.errors import ArtstyleWarning, CheckpointError, flag
 from artstyle.files.atomic import StrPath, atomic_path
@@ -63,7 +63,7 @@ def fingerprint(config: Config, inputs: Mapping[str, Any]) -> dict[str, Any]:
     parameters = config.to_dict()
     for name in UNCHECKED_OPTIONS:
         parameters.pop(name)
-    if parameters["init"] not in ("content", "noise"):
+    if parameters["init"] not in INIT_MODES:
         parameters["init"] = "FILE"  # compared by its sha256 instead of its path
     digests: dict[str, Any] = {}
     for key, entry in inputs.items():

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from artstyle._version import __version__
-from artstyle.config import Config
+from artstyle.config import INIT_MODES, Config
 from artstyle.errors import ArtstyleWarning, ConfigError, ReproduceError
 from artstyle.files.digest import sha256_file
 from artstyle.files.metadata import read_metadata, sidecar_path
@@ -72,7 +72,7 @@ def reproduction(original: str, output: str | None = None, given: Given | None =
     styles = _locate_styles(recorded, given)
     style_masks, content_mask = _locate_masks(recorded, given)
     init_file = None
-    if config.init not in ("content", "noise"):
+    if config.init not in INIT_MODES:
         init_file = _locate_init(recorded, config.init, given.init)
         config = config.replace(init=init_file)
     stop_keys, stop_at = recorded.stop()
