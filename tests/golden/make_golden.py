@@ -6,8 +6,8 @@ Each golden is a small picture made by one fixed, deterministic command (``COMMA
 run as its own process with one CPU thread. The checked-in ``deterministic-chelsea.png``
 was first made by the commit before the code moved into layers (bb99685) and remade when
 the defaults changed (relative normalisation, the recoloured start, the new weights and
-schedule): the test holds every later commit to the same pixels. Regenerate only for a change that is meant to move them,
-and say so in the commit.
+schedule): the test holds every later commit to the same pixels. Regenerate only for a
+change that is meant to move them, and say so in the commit.
 """
 
 from __future__ import annotations
