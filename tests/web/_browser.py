@@ -58,7 +58,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
             cwd=ROOT,
         )
         self.log: list[str] = []
@@ -114,14 +114,22 @@ class Server:
                 self._log_changed.wait(left)
 
     def stop(self) -> int:
-        """Ctrl-C the server (as a user would) and return its exit code."""
+        """Ctrl-C the server (as a user would) and return its exit code.
+
+        A server that has not stopped 30 s later gets SIGABRT, so that Python's fault handler
+        writes every thread's stack into :attr:`log` (the reason it hung), then SIGKILL.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.process.send_signal(signal.SIGABRT)
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         self._reader.join(5)
         return self.process.returncode
 

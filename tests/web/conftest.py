@@ -37,4 +37,5 @@ def server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     cache = tmp_path_factory.getbasetemp() / "cache"
     running = Server("--max-upload-mb", "2", "--max-megapixels", "2", env={"ARTSTYLE_CACHE_DIR": str(cache)})
     yield running
-    assert running.stop() == 130  # Ctrl-C, as a user stops it
+    code = running.stop()
+    assert code == 130, "\n".join(running.log[-60:])  # Ctrl-C, as a user stops it

@@ -152,10 +152,22 @@ def _serve(host: str, port: int, stylizer: Stylizer, limits: Limits) -> int:
         return EXIT_OK
     finally:
         if app is not None:
-            with contextlib.suppress(Exception):
-                app.close(verbose=False)
+            _close(app)
         shutil.rmtree(private, ignore_errors=True)
     return EXIT_OK
+
+
+def _close(app: Any, timeout: float = 10.0) -> None:
+    """Close the page's server, waiting at most ``timeout`` s (a browser still connected can
+    hold the web server's graceful shutdown open; Ctrl-C must stop the process all the same)."""
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            app.close(verbose=False)
+
+    closing = threading.Thread(target=close, name="artstyle-close", daemon=True)
+    closing.start()
+    closing.join(timeout)
 
 
 def _launch(studio: Studio, host: str, port: int) -> Any:
