@@ -28,9 +28,9 @@ import torch
 from PIL import Image
 
 from artstyle._version import __version__
-from artstyle.color import luminance, match_color, match_luminance, recolor, recombine
+from artstyle.color import luminance, match_color, match_luminance, recolor, recolor_regions, recombine
 from artstyle.config import Config, preset_options
-from artstyle.device import deterministic, generator, resolve_device, tune_for
+from artstyle.device import deterministic, generator, resolve_device, resolve_precision, tune_for
 from artstyle.engine import (
     Objective,
     ObjectiveFunction,
@@ -42,12 +42,14 @@ from artstyle.engine import (
     StateCallback,
     StyleTargets,
     Term,
+    check_styles,
+    normalised_masks,
     optimize_stages,
     plan_stages,
     resize_image,
 )
 from artstyle.engine.plan import available_memory, plan_memory
-from artstyle.engine.targets import CONTENT_DEPENDENT_COLOR_MODES, compute_stats, styles_digest, target_key
+from artstyle.engine.targets import compute_stats, content_dependent, styles_digest, target_key
 from artstyle.engine.tiled import TiledObjective
 from artstyle.errors import ArtstyleWarning, ConfigError, flag
 from artstyle.features import VGG19Features, VGGWeights, load_weights
@@ -228,8 +230,8 @@ class Stylizer:
         ``config`` (default: made from ``options``, which otherwise change it) holds the
         options; the masks are as for :meth:`stylize`. ``style_targets`` from an earlier
         plan with the same style images are reused (only missing sizes are computed);
-        they cannot be shared with ``preserve_color`` ``histogram`` or ``luminance``,
-        whose style targets depend on the content (ConfigError).
+        they cannot be shared with ``preserve_color`` ``histogram``, or ``luminance`` with
+        ``match_luminance``, whose style targets depend on the content (ConfigError).
         """
         config = self._config(config, options)
         inputs = _Inputs.load(content, styles, config, style_masks, content_mask)
@@ -320,9 +322,10 @@ class Stylizer:
         """The style targets of every scale that is optimised: ``given`` ones where they
         have the size, computed ones elsewhere."""
         layers = tuple(name for name, _ in config.style_layers)
-        network = f"{self.weights_spec}|{config.pooling}|{','.join(layers)}|{config.preserve_color}"
+        colors = f"{config.preserve_color}{'+match' if config.match_luminance else ''}"
+        network = f"{self.weights_spec}|{config.pooling}|{','.join(layers)}|{colors}"
         digest = styles_digest([f"{style.size}".encode() + style.tobytes() for style in inputs.styles], network)
-        if given is not None and config.preserve_color in CONTENT_DEPENDENT_COLOR_MODES:
+        if given is not None and content_dependent(config.preserve_color, config.match_luminance):
             problem = f"{config.preserve_color!r} makes style targets for each content image; they cannot be shared"
             raise ConfigError(problem, option="preserve_color")
         if given is not None and given.styles != digest:
@@ -345,6 +348,7 @@ class Stylizer:
             scale = plan.scales[index]
             options: ObjectiveOptions = {
                 **objective_options(config),
+                "compute_dtype": resolve_precision(config.precision, self.device),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,
                 "extra_terms": extra_terms,
@@ -360,8 +364,9 @@ class Stylizer:
         """The starting image at the first scale: ``init`` (a tensor) resized; else the
         config's ``init``: ``content``; ``recolor``: the content with its colours mapped
         to the style images' (blended) mean and covariance, as they are at the output size
-        (see :func:`~artstyle.color.recolor`; the content itself for luminance-only
-        transfer); ``noise``: mid grey plus N(0, 0.05^2) noise drawn from the run's own
+        (see :func:`~artstyle.color.recolor`; with style masks, each region to its own
+        style's, see :func:`~artstyle.color.recolor_regions`; the content itself for
+        luminance-only transfer); ``noise``: mid grey plus N(0, 0.05^2) noise drawn from the run's own
         generator; or an image file resized to the first scale's size (its luminance for
         luminance-only transfer)."""
         first = plan.scales[0].content
@@ -369,9 +374,10 @@ class Stylizer:
         if init is not None:
             return _start_from_tensor(init, first)
         if plan.config.init == "recolor" and shape[1] == 3:
-            styles = plan.scales[-1].styles
-            weights = list(plan.config.style_weights or [1.0] * len(styles))
-            return recolor(first, styles, weights)
+            styles, masks = plan.scales[-1].styles, plan.scales[0].style_masks
+            if masks is not None:
+                return recolor_regions(first, styles, normalised_masks(masks))
+            return recolor(first, styles, check_styles(styles, plan.config.style_weights, None))
         if plan.config.init in ("content", "recolor"):
             return first
         if plan.config.init == "noise":
@@ -497,7 +503,9 @@ class _Inputs:
             styles = [match_color(style, content) for style in styles]
         if config.preserve_color == "luminance":
             luma = luminance(content)
-            styles = [match_luminance(luminance(style), luma) for style in styles]
+            styles = [luminance(style) for style in styles]
+            if config.match_luminance:
+                styles = [match_luminance(style, luma) for style in styles]
             return Scale(stage, luma, styles, masks, content_mask, chroma=content)
         return Scale(stage, content, styles, masks, content_mask, chroma=None)
 

@@ -2,9 +2,10 @@
 
 Two ways to keep the photo's colours, both on (1, 3, H, W) RGB tensors in [0, 1]:
 
-* ``luminance``: transfer style in the luminance channel only. The style's luminance is
-  matched to the content's mean and standard deviation (:func:`match_luminance`), the
-  optimisation runs on a one-channel image, and the result's luminance is recombined
+* ``luminance``: transfer style in the luminance channel only. The target is the style's
+  own luminance (as neural-style's ``-original_colors``), or, with ``match_luminance``, that
+  luminance matched to the content's mean and standard deviation (:func:`match_luminance`,
+  as Gatys et al.); the optimisation runs on a one-channel image, and the result's luminance is recombined
   with the content's chroma (:func:`recombine`) in YIQ, the colour space the paper uses.
 * ``histogram``: before stylizing, map the style image's colours linearly so their mean
   and covariance equal the content's (:func:`match_color`); the map is
@@ -128,3 +129,15 @@ def recolor(content: torch.Tensor, styles: list[torch.Tensor], weights: list[flo
     images' (their blend's, by ``weights``) mean and covariance: the painting's palette on
     the photo, the start of ``init="recolor"``."""
     return map_colors(content, *blend_color_stats([color_stats(style) for style in styles], weights))
+
+
+def recolor_regions(content: torch.Tensor, styles: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """:func:`recolor` by region, as style masks paint: the content mapped to style ``i``'s
+    colours where mask ``i`` (1, 1, H, W, in [0, 1], overlaps already shared so that the
+    masks sum to at most 1) covers it, and the content as it is where no mask does."""
+    covered = torch.zeros_like(masks[0])
+    result = torch.zeros_like(content)
+    for style, mask in zip(styles, masks, strict=True):
+        result = result + mask * map_colors(content, *color_stats(style))
+        covered = covered + mask
+    return result + (1.0 - covered).clamp_min(0.0) * content

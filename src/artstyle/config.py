@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from artstyle.color import COLOR_MODES
+from artstyle.device import PRECISIONS
 from artstyle.errors import ConfigError
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
 from artstyle.features.layers import check_layer_names, deepest, min_tile_size
@@ -146,7 +147,12 @@ class Config:
     )
     content_weight: float = _option(1.0, "weight of the content loss", "W")
     style_weight: float = _option(1.5, "weight of the style loss (of each style layer)", "W")
-    tv_weight: float = _option(60.0, "weight of the total-variation (smoothness) loss", "W")
+    tv_weight: float = _option(
+        12.0,
+        "weight of the total-variation (smoothness) loss (relative normalisation: divided by the painting's RMS "
+        "neighbour difference)",
+        "W",
+    )
     content_layers: LayerWeights = _option((("relu4_2", 1.0),), "content layers, as NAME[:WEIGHT],...", "LAYERS")
     style_layers: LayerWeights = _option(
         tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
@@ -176,6 +182,11 @@ class Config:
     preserve_color: str = _option(
         "none", "keep the content's colours: luminance-only transfer, or style colours matched", choices=COLOR_MODES
     )
+    match_luminance: bool = _option(
+        False,
+        "with --preserve-color luminance, first match the painting's luminance to the photo's mean and spread "
+        "(Gatys et al. 2017); off, the painting's own luminance is the target, as in neural-style's -original_colors",
+    )
     optimizer: str = _option("lbfgs", "optimizer", choices=OPTIMIZERS)
     learning_rate: float | None = _option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", "LR")
     init: str = _option(
@@ -188,6 +199,11 @@ class Config:
     device: str = _option("auto", "compute device (auto: cuda, then mps, then cpu)", choices=DEVICES)
     weights: str = _option(
         "bundled", "VGG19 weights: bundled, torchvision, or a FILE (torchvision: or caffe: prefix)", "SOURCE"
+    )
+    precision: str = _option(
+        "auto",
+        "the network's arithmetic: auto (bf16 where the CPU has native bf16, else fp32), fp32, or bf16",
+        choices=PRECISIONS,
     )
     deterministic: bool = _option(
         False, "use only deterministic algorithms: bit-identical results for the same inputs, options, seed and machine"
@@ -219,6 +235,7 @@ class Config:
             set_(self, "seed", _integer(self.seed, "seed", 0))
         set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
         set_(self, "device", _choice(self.device, "device", DEVICES))
+        set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"expected bundled, torchvision or a file, got {self.weights!r}", option="weights")
         set_(self, "deterministic", _boolean(self.deterministic, "deterministic"))

@@ -13,6 +13,7 @@ from artstyle.color import (
     match_color,
     match_luminance,
     recolor,
+    recolor_regions,
     recombine,
     rgb_to_yiq,
     yiq_to_rgb,
@@ -102,3 +103,16 @@ def test_a_blend_of_styles_is_the_mixture_of_their_pixels() -> None:
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
     start = recolor(image(14, spread=0.05), [first, second], [0.75, 0.25])
     torch.testing.assert_close(color_stats(start)[0], color_stats(mixed)[0], atol=1e-5, rtol=0)
+
+
+def test_with_style_masks_each_region_takes_its_own_styles_colours() -> None:
+    content = image(15, mean=(0.5, 0.5, 0.45), spread=0.08)
+    warm, cool = image(16, mean=(0.7, 0.4, 0.2), spread=0.05), image(17, mean=(0.2, 0.4, 0.7), spread=0.05)
+    left = torch.zeros(1, 1, 16, 12)
+    left[..., :4] = 1.0
+    right = torch.zeros(1, 1, 16, 12)
+    right[..., 8:] = 1.0  # the middle third is in no region
+    start = recolor_regions(content, [warm, cool], [left, right])
+    torch.testing.assert_close(start[..., :4], recolor(content, [warm], [1.0])[..., :4])
+    torch.testing.assert_close(start[..., 8:], recolor(content, [cool], [1.0])[..., 8:])
+    torch.testing.assert_close(start[..., 4:8], content[..., 4:8])  # no style there: the photo as it is

@@ -19,7 +19,7 @@ DEFAULT_STYLE = (("relu1_1", 1.0), ("relu2_1", 1.0), ("relu3_1", 1.0), ("relu4_1
 def test_the_defaults_are_valid_and_as_documented() -> None:
     config = Config()
     assert config.size == 512
-    assert (config.content_weight, config.style_weight, config.tv_weight) == (1.0, 1.5, 60.0)
+    assert (config.content_weight, config.style_weight, config.tv_weight) == (1.0, 1.5, 12.0)
     assert config.normalization == "relative"
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE

@@ -111,7 +111,8 @@ def test_relative_normalisation_weighs_relative_squared_errors(shallow_vgg: VGG1
             gram, wanted = gram_matrix(f_image[name]), gram_matrix(f_style[name])
             relative = (gram - wanted).pow(2).sum() / wanted.pow(2).sum()  # a ratio: the Gram's divisor cancels
             torch.testing.assert_close(parts[f"style:{name}"], 7.0 * layer_weight * relative)
-        torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image))
+        # TV: its weight divided by the style's RMS neighbour difference
+        torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image) / tv_loss(style).sqrt())
     with pytest.raises(ValueError, match="unknown normalization 'other'"):
         make_objective(shallow_vgg, content, [style], normalization="other")
 
@@ -295,3 +296,43 @@ def test_make_optimizer() -> None:
     assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.02
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         make_optimizer("sgd", image, 1.0)
+
+
+def test_bf16_features_give_the_float32_loss_and_gradient_closely(
+    shallow_vgg: VGG19Features, tiny_tensors: Pair
+) -> None:
+    content, style = tiny_tensors
+    image = (0.5 * content + 0.5 * style).requires_grad_(True)
+    results = []
+    for dtype in (None, torch.bfloat16):
+        objective = Objective(
+            shallow_vgg,
+            content,
+            [style],
+            content_layers=CONTENT_LAYERS,
+            style_layers=STYLE_LAYERS,
+            content_weight=1.0,
+            style_weight=1.5,
+            tv_weight=1.0,
+            normalization="relative",
+            compute_dtype=dtype,
+        )
+        assert all(f.dtype == torch.float32 for f in objective.features(image).values())
+        total, _ = objective(image)
+        (gradient,) = torch.autograd.grad(total, image)
+        results.append((float(total.detach()), gradient.flatten()))
+    (loss32, grad32), (loss16, grad16) = results
+    assert abs(loss16 - loss32) < 0.02 * loss32  # bf16 keeps about 3 significant digits
+    assert float(torch.nn.functional.cosine_similarity(grad16, grad32, dim=0)) > 0.99
+
+
+def test_the_precision_resolves_to_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from artstyle import device
+
+    cpu = torch.device("cpu")
+    assert device.resolve_precision("fp32", cpu) is None
+    assert device.resolve_precision("bf16", cpu) is torch.bfloat16
+    assert device.resolve_precision("auto", torch.device("mps")) is None
+    for native, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(device, "native_cpu_bf16", lambda native=native: native)
+        assert device.resolve_precision("auto", cpu) is expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
@@ -198,3 +199,22 @@ def test_deterministic_mode_lasts_for_the_run_only(fake_bundled: FakeBundled) ->
     )
     assert seen and all(seen)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_luminance_targets_are_the_paintings_own_unless_matched(fake_bundled: FakeBundled) -> None:
+    from artstyle.color import luminance, match_luminance
+
+    stylizer = Stylizer(device="cpu")
+    own = stylizer.prepare(CONTENT, STYLE, config(preserve_color="luminance"))
+    last = own.scales[-1]
+    painting = torch.from_numpy(np.asarray(STYLE.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    assert last.styles[0].shape[1] == 1
+    assert abs(float(last.styles[0].mean() - luminance(painting).mean())) < 0.02  # the painting's own tones
+    matched = stylizer.prepare(CONTENT, STYLE, config(preserve_color="luminance", match_luminance=True))
+    torch.testing.assert_close(matched.scales[-1].styles[0], match_luminance(last.styles[0], last.content))
+    assert not torch.equal(matched.scales[-1].styles[0], last.styles[0])
+    # the painting's own luminance does not depend on the photo: its targets are shared
+    again = stylizer.prepare(smooth_rgb(48, 36, seed=9), STYLE, own.config, style_targets=own.style_targets)
+    assert again.style_targets is own.style_targets
+    with pytest.raises(ConfigError, match=r"^--preserve-color: 'luminance' makes style targets for each content"):
+        stylizer.prepare(CONTENT, STYLE, matched.config, style_targets=matched.style_targets)

@@ -343,7 +343,7 @@ def run(options: dict[str, Any], masks: bool = False) -> torch.Tensor:
     if masks:
         left = random_rgb(64, 48, seed=4).convert("L").point(lambda v: 255 if v > 127 else 0)
         extra = {"style_masks": [left, left.point(lambda v: 255 - v)], "content_mask": left}
-    config = make_config(size=64, iterations=3, seed=5, device="cpu", **FAST_LAYERS, **options)
+    config = make_config(size=64, iterations=3, seed=5, device="cpu", precision="fp32", **FAST_LAYERS, **options)
     result = Stylizer(device="cpu").run(content, styles, config, **extra)
     assert result.tensor is not None
     return result.tensor

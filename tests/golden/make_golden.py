@@ -26,7 +26,7 @@ COMMANDS: dict[str, list[str]] = {
         str(ROOT / "examples" / "content" / "chelsea.png"),
         str(ROOT / "examples" / "styles" / "starry_night.jpg"),
         *("--size", "128", "--min-size", "64", "--coarse-iterations", "15", "--iterations", "10"),
-        *("--seed", "7", "--deterministic", "--quiet"),
+        *("--seed", "7", "--deterministic", "--precision", "fp32", "--quiet"),
     ],
 }
 

@@ -42,7 +42,9 @@ def test_a_run_with_forced_tiles_gives_the_untiled_picture(monkeypatch: pytest.M
     monkeypatch.setattr(api, "TiledObjective", tiled_objective)
 
     def picture(tile_size: int) -> torch.Tensor:
-        config = make_config(size=240, iterations=2, pyramid=False, seed=0, device="cpu", tile_size=tile_size)
+        config = make_config(
+            size=240, iterations=2, pyramid=False, seed=0, device="cpu", precision="fp32", tile_size=tile_size
+        )
         result = stylizer.run(content, style, config)
         assert result.tensor is not None
         return result.tensor

@@ -34,6 +34,7 @@ from artstyle.losses import (
     resize_mask,
     style_scale,
     tv_loss,
+    tv_scale,
 )
 
 #: Statistics of one style image at one size: layer name -> its features' statistics.
@@ -82,6 +83,7 @@ class ObjectiveOptions(TypedDict, total=False):
     content_mask: torch.Tensor | None
     extra_terms: Sequence[Term]
     style_stats: Sequence[StyleStats] | None
+    compute_dtype: torch.dtype | None
 
 
 class WeightedTerms(nn.Module):
@@ -93,25 +95,39 @@ class WeightedTerms(nn.Module):
     times ``content_weight`` or ``style_weight``; ``blend`` holds one weight per style
     image (:func:`check_styles`). With ``normalization="relative"`` every layer's loss is
     divided by its target's scale (:meth:`content_scaled`, :meth:`style_scaled`), so
-    the weights weigh relative squared errors; ``absolute`` (the default here) keeps
+    the weights weigh relative squared errors, and the TV weight by the style images'
+    RMS neighbour difference (:func:`~artstyle.losses.tv_scale`); ``absolute`` (the default here) keeps
     the losses as they are.
     """
 
-    def __init__(self, net: VGG19Features, styles: int, options: ObjectiveOptions) -> None:
+    def __init__(self, net: VGG19Features, style_images: Sequence[torch.Tensor], options: ObjectiveOptions) -> None:
         super().__init__()
         self.net = net
         self.content_layer_weights = {name: options["content_weight"] * w for name, w in options["content_layers"]}
         self.style_layer_weights = {name: options["style_weight"] * w for name, w in options["style_layers"]}
-        self.tv_weight = options["tv_weight"]
-        self.image_terms = image_terms(self.tv_weight, options.get("extra_terms", ()))
         self.style_loss = options.get("style_loss", "gram")
         self.normalization = options.get("normalization", "absolute")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"unknown normalization {self.normalization!r}; expected one of {', '.join(NORMALIZATIONS)}"
             )
+        self.compute_dtype = options.get("compute_dtype")
         self.style_masks = options.get("style_masks")
-        self.blend = check_styles(range(styles), options.get("style_blend"), self.style_masks)
+        self.blend = check_styles(style_images, options.get("style_blend"), self.style_masks)
+        self.tv_weight = options["tv_weight"]
+        if self.normalization == "relative":
+            self.tv_weight /= tv_scale(style_images, self.blend)
+        self.image_terms = image_terms(self.tv_weight, options.get("extra_terms", ()))
+
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network's features of the optimised image, float32. With ``compute_dtype``
+        (bfloat16) the forward pass, and so its backward, runs under autocast; the losses
+        are computed in float32 from there on. The targets are always float32."""
+        if self.compute_dtype is None:
+            return cast(dict[str, torch.Tensor], self.net(as_rgb(image)))
+        with torch.autocast(image.device.type, dtype=self.compute_dtype):
+            features = self.net(as_rgb(image))
+        return {name: value.float() for name, value in features.items()}
 
     def content_scaled(self, name: str, target: torch.Tensor | float) -> None:
         """Divide content layer ``name``'s weight by its target's scale (relative normalisation),
@@ -178,7 +194,7 @@ class Objective(WeightedTerms):
         style_images: Sequence[torch.Tensor],
         **options: Unpack[ObjectiveOptions],
     ) -> None:
-        super().__init__(net, len(style_images), options)
+        super().__init__(net, style_images, options)
         content_mask, style_masks = options.get("content_mask"), self.style_masks
         with torch.no_grad():
             content_features = net(as_rgb(content_image))
@@ -213,7 +229,7 @@ class Objective(WeightedTerms):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its weighted parts for an (1, 3|1, H, W) image in [0, 1]."""
-        features = self.net(as_rgb(image))
+        features = self.features(image)
         content = image.new_zeros(())
         for name, weight in self.content_layer_weights.items():
             content = content + weight * self.content_losses[name](features[name])

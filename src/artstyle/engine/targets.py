@@ -10,7 +10,8 @@ same paintings computes them once per size and passes them in (see
 
 They cannot be shared where the style images are changed for each photo: with
 ``preserve_color="histogram"`` (the paintings recoloured to the photo's colours) and
-``preserve_color="luminance"`` (their luminance matched to the photo's).
+``preserve_color="luminance"`` with ``match_luminance`` (their luminance matched to the
+photo's).
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ from artstyle.engine.tiled import tiled_feature_stats
 from artstyle.features.vgg import VGG19Features
 from artstyle.losses import feature_stats
 
+
 #: Colour modes whose style targets depend on the photo, and so are never shared.
-CONTENT_DEPENDENT_COLOR_MODES = ("histogram", "luminance")
+def content_dependent(preserve_color: str, match_luminance: bool) -> bool:
+    """Whether the style targets depend on the content image (and so cannot be shared):
+    the styles recoloured to the content (``histogram``), or their luminance matched to it."""
+    return preserve_color == "histogram" or (preserve_color == "luminance" and match_luminance)
+
 
 #: What one entry is for: the (height, width) of each style image, and the tile size (0: whole).
 TargetKey = tuple[tuple[tuple[int, int], ...], int]

@@ -198,7 +198,7 @@ class TiledObjective(WeightedTerms):
         margin: int | None = None,
         **options: Unpack[ObjectiveOptions],
     ) -> None:
-        super().__init__(net, len(style_images), options)
+        super().__init__(net, style_images, options)
         self.size = (content_image.shape[2], content_image.shape[3])
         self.tiles = tile_grid(*self.size, tile_size, net.layers, margin)
         content_mask = options.get("content_mask")
@@ -269,7 +269,7 @@ class TiledObjective(WeightedTerms):
         sums: dict[str, list[_Sums]] = {name: [] for name in self.regions}
         with torch.no_grad():
             for index, tile in enumerate(self.tiles):
-                features = self.net(as_rgb(tile.take(image)))
+                features = self.features(tile.take(image))
                 content = content + self._content(tile, index, features)
                 for name, regions in self.regions.items():
                     parts = [self._sums(tile, features, name, region) for region in regions]
@@ -312,7 +312,7 @@ class TiledObjective(WeightedTerms):
     def _surrogate(self, tile: Tile, index: int, crop: torch.Tensor, upstream: Iterator[_Upstream]) -> torch.Tensor:
         """A scalar of the crop whose gradient is the tile's share of the objective's:
         its content loss plus the style sums weighted by the loss's gradient."""
-        features = self.net(as_rgb(crop))
+        features = self.features(crop)
         surrogate = self._content(tile, index, features)
         for name, regions in self.regions.items():
             for region in regions:
