@@ -143,7 +143,11 @@ def _serve(host: str, port: int, stylizer: Stylizer, limits: Limits) -> int:
             if app is None:
                 return EXIT_FAILED
             _announce(host, port)
-            threading.Event().wait()
+            # A wait with a timeout, woken twice a second: a signal the kernel hands to one
+            # of the server's threads runs Python's handler only when the main thread wakes.
+            idle = threading.Event()
+            while not idle.wait(0.5):
+                pass
     except KeyboardInterrupt:
         print("artstyle serve: interrupted; server stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
