@@ -52,6 +52,10 @@ class Server:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, start_timeout: float = 120.0) -> None:
         self.port = free_port()
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Run as a background job (as CI does), this process ignores Ctrl-C and so would the
+            # server it starts (artstyle keeps an ignored SIGINT ignored); give it a terminal's.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         command = [sys.executable, "-m", "artstyle", "serve", "--port", str(self.port), *args]
         self.process = subprocess.Popen(
             command,
