@@ -39,13 +39,13 @@ def test_a_job_runs_from_upload_to_download(server: Server, browser: Any, tmp_pa
     page = open_page(browser, server.url)
     assert status(page) == ""
     upload(page, CONTENT, [STYLE])
-    small_job(page, iterations=8, seed=7)
+    small_job(page, iterations=60, seed=7)  # long enough that the page shows it running (bf16 is quick)
     page.click("#start")
     wait_for_state(page, "running", timeout=60)
     assert page.locator("#preview img").first.get_attribute("src")
     assert "Losses: content" in page.inner_text("#status")
     wait_for_state(page, "done", timeout=120)
-    assert "Done: 8 iterations" in page.inner_text("#status")
+    assert "Done: 60 iterations" in page.inner_text("#status")
     assert page.locator("#start").is_enabled() and not page.locator("#stop").is_enabled()
 
     saved = download(page, tmp_path)
@@ -55,7 +55,7 @@ def test_a_job_runs_from_upload_to_download(server: Server, browser: Any, tmp_pa
         assert max(picture.size) == 64
     metadata: Any = read_metadata(saved)
     assert metadata["parameters"]["size"] == 64
-    assert metadata["parameters"]["iterations"] == 8
+    assert metadata["parameters"]["iterations"] == 60
     assert metadata["parameters"]["seed"] == 7
     assert metadata["inputs"]["content"] == {"file": CONTENT.name, "sha256": sha256(CONTENT)}
     assert metadata["inputs"]["styles"] == [{"file": STYLE.name, "sha256": sha256(STYLE)}]
