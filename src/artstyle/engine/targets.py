@@ -29,7 +29,6 @@ from artstyle.features.vgg import VGG19Features
 from artstyle.losses import feature_stats
 
 
-#: Colour modes whose style targets depend on the photo, and so are never shared.
 def content_dependent(preserve_color: str, match_luminance: bool) -> bool:
     """Whether the style targets depend on the content image (and so cannot be shared):
     the styles recoloured to the content (``histogram``), or their luminance matched to it."""
