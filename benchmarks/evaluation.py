@@ -23,6 +23,7 @@ between horizontally and vertically neighbouring pixels, over the three channels
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,6 +79,15 @@ class Evaluator:
                 for name in STYLE_LAYERS:
                     grams[name] = grams.get(name, 0) + gram_matrix(features[name]) / len(styles)
             self.style_targets = grams
+
+    def with_content(self, content: Image.Image) -> Evaluator:
+        """The same evaluation (network, style targets) against another content image."""
+        other = copy.copy(self)
+        content = resize_long_side(content, max(self.picture_size))
+        other.picture_size = content.size
+        with torch.no_grad():
+            other.content_target = self.net(image_to_tensor(content))[CONTENT_LAYER]
+        return other
 
     def score(self, picture: Image.Image) -> Score:
         """The scores of a picture (resized to the content's size if it differs)."""

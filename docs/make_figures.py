@@ -1,6 +1,6 @@
 """Regenerate the README's pictures under docs/ (small JPEGs).
 
-    python docs/make_figures.py [demo color masks pyramid]   # default: all four
+    python docs/make_figures.py [demo color masks pyramid video]   # default: all five
     python benchmarks/quality.py --sheet docs/quality.jpg     # the quality contact sheet
 
 * demo.jpg: content | style | result, with the same settings as ``make demo``;
@@ -8,7 +8,10 @@
 * masks.jpg: two styles, one per half of the picture, with feathered masks;
 * pyramid.jpg: 1024 px, single scale against coarse to fine, both with the default 42
   iterations at the full size (coarse to fine adds 50 at 256 px and 46 at 512 px), with
-  a full-resolution crop of each (the slow one: about 20 minutes).
+  a full-resolution crop of each (the slow one: about 20 minutes);
+* video.jpg: two consecutive frames of Big Buck Bunny (CC BY 3.0, (c) 2008 Blender
+  Foundation, www.bigbuckbunny.org) stylized each on its own and with the temporal
+  term, and how much each pixel changed between them (about 2 minutes).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "examples" / "content" / "chelsea.png"
 STYLE = ROOT / "examples" / "styles" / "starry_night.jpg"
 STYLES = ROOT / "examples" / "styles"
+BUNNY = ROOT.parent / "shared" / "video" / "bigbuckbunny.mp4"  # CC BY 3.0, Blender Foundation
 DOCS = ROOT / "docs"
 DEMO_OPTIONS = {"size": 384, "seed": 1}  # as in the Makefile's demo target
 
@@ -103,7 +107,41 @@ def pyramid() -> None:
     save(strip(pictures, titles, height=240), "pyramid.jpg")
 
 
-FIGURES: dict[str, Callable[[], None]] = {"demo": demo, "color": color, "masks": masks, "pyramid": pyramid}
+def video() -> None:
+    import tempfile
+
+    import numpy as np
+
+    from artstyle.api import make_config
+    from artstyle.files.video import read_frame_png
+    from artstyle.video.job import TEMPORAL_WEIGHT, VideoJob
+    from artstyle.video.run import run_video
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for weight, label in ((0.0, "each frame on its own"), (TEMPORAL_WEIGHT, "temporal term")):
+            out = Path(scratch) / f"w{weight:g}"
+            config = make_config(size=256, seed=0)
+            job = VideoJob(str(BUNNY), [str(STYLE)], str(out), config, start=1.6, duration=0.2, temporal_weight=weight)
+            outcome = run_video(job)
+            assert outcome.ok, outcome.error
+            frames = [read_frame_png(path) for path in sorted(out.glob("frame_*.png"))[-2:]]
+            change = np.clip(np.abs(frames[1] - frames[0]).mean(-1, keepdims=True).repeat(3, -1) * 4, 0, 1)
+            pictures = [Image.fromarray(np.rint(f * 255).astype(np.uint8)) for f in [*frames, change]]
+            rows.append(strip(pictures, [f"{label}: frame t-1", "frame t", "change x4"], height=160))
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 6), "white")
+    sheet.paste(rows[0], (0, 0))
+    sheet.paste(rows[1], (0, rows[0].height + 6))
+    save(sheet, "video.jpg")
+
+
+FIGURES: dict[str, Callable[[], None]] = {
+    "demo": demo,
+    "color": color,
+    "masks": masks,
+    "pyramid": pyramid,
+    "video": video,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -23,6 +23,8 @@ from artstyle.errors import (
     LayerNameError,
     OutOfMemoryError,
     ReproduceError,
+    VideoReadError,
+    VideoWriteError,
     WeightsError,
 )
 
@@ -46,6 +48,8 @@ __all__ = [
     "StyleTargets",
     "Stylizer",
     "Term",
+    "VideoReadError",
+    "VideoWriteError",
     "WeightsError",
     "__version__",
     "stylize",

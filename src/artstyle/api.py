@@ -58,6 +58,10 @@ from artstyle.files.convert import as_image, image_to_tensor, resize_long_side, 
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
+#: How many sets of style targets a :class:`Stylizer` keeps for its next runs (the
+#: frames of a video, a batch's pictures with the same paintings reuse them).
+STYLE_TARGETS_KEPT = 4
+
 
 def make_config(preset: str | None = None, **options: Any) -> Config:
     """A validated :class:`Config` from keyword options, over the options of ``preset``
@@ -174,6 +178,7 @@ class Stylizer:
         tune_for(self.device)
         self._weights: VGGWeights | None = None
         self._nets: dict[tuple[tuple[str, ...], str], VGG19Features] = {}
+        self._targets: dict[str, StyleTargets] = {}  # the latest style targets by styles digest
 
     @property
     def weights(self) -> VGGWeights:
@@ -330,12 +335,20 @@ class Stylizer:
             raise ConfigError(problem, option="preserve_color")
         if given is not None and given.styles != digest:
             raise ConfigError("these style targets were computed for other style images, layers or weights")
+        shareable = not content_dependent(config.preserve_color, config.match_luminance)
+        if given is None and shareable:
+            given = self._targets.get(digest)  # computed by an earlier run of this Stylizer
         targets = given if given is not None else StyleTargets(digest, layers)
         for scale in scales:
             key = target_key(scale.styles, scale.stage.tile_size)
             if scale.stage.iterations and targets.get(key) is None:
                 stats = tuple(compute_stats(net, style, layers, scale.stage.tile_size) for style in scale.styles)
                 targets = targets.with_entry(key, stats)
+        if shareable:
+            self._targets.pop(digest, None)
+            self._targets[digest] = targets
+            while len(self._targets) > STYLE_TARGETS_KEPT:
+                self._targets.pop(next(iter(self._targets)))
         return targets
 
     def _objectives(

@@ -57,6 +57,14 @@ class ImageWriteError(ArtstyleError):
     """An output image cannot be written (bad extension, bad directory, disk error)."""
 
 
+class VideoReadError(ArtstyleError):
+    """An input video is missing, unreadable, corrupt, not a video, or has no video stream or frames."""
+
+
+class VideoWriteError(ArtstyleError):
+    """An output video (or frame directory) cannot be written: extension, directory, encoder, disk."""
+
+
 class ImageTooSmallError(ArtstyleError):
     """An image is too small for the requested network layers."""
 

@@ -221,6 +221,19 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dx.pow(2).mean() if dx.numel() else zero) + (dy.pow(2).mean() if dy.numel() else zero)
 
 
+def temporal_loss(image: torch.Tensor, previous: torch.Tensor, certainty: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.'s (2016) short-term temporal loss: the certainty-weighted squared
+    difference between an (N, C, H, W) image in [0, 1] and the previous output warped
+    onto it, ``sum(c * (x - w)^2) / (N*C*H*W)``; ``certainty`` (N, 1, H, W) in [0, 1]
+    is 0 where the flow is unreliable (disocclusions, motion boundaries, outside the
+    frame). Their weight of 1e3 is on 0-255 pixels minus the ImageNet mean."""
+    _check_features(image, "temporal_loss")
+    if previous.shape != image.shape or certainty.shape != (image.shape[0], 1, *image.shape[2:]):
+        got = f"{tuple(previous.shape)} and {tuple(certainty.shape)}"
+        raise ValueError(f"temporal_loss: expected a previous image of {tuple(image.shape)} and a certainty, got {got}")
+    return (certainty * (image - previous).pow(2)).mean()
+
+
 def tv_scale(styles: Sequence[torch.Tensor], blend: Sequence[float]) -> float:
     """The relative normalisation's divisor of the TV weight: the style images' RMS
     neighbour difference, sqrt of their :func:`tv_loss` averaged by the blend weights.

@@ -14,7 +14,7 @@ from artstyle import imageio
 
 PACKAGE = Path(artstyle.files.__file__).parent
 # What the package may import: the standard library, these, and nothing of the engine.
-ALLOWED_THIRD_PARTY = {"numpy", "torch", "PIL", "tifffile"}
+ALLOWED_THIRD_PARTY = {"numpy", "torch", "PIL", "tifffile", "av", "cv2"}  # av, cv2: video files (the [video] extra)
 ALLOWED_ARTSTYLE = {"artstyle.errors", "artstyle.files"}
 
 

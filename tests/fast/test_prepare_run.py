@@ -159,8 +159,29 @@ def test_style_targets_are_computed_once_and_reused(fake_bundled: FakeBundled, m
     other_photo = smooth_rgb(48, 36, seed=9)
     again = stylizer.prepare(other_photo, STYLE, config(), style_targets=first.style_targets)
     assert len(calls) == 2 and again.style_targets is first.style_targets
-    shared, fresh = stylizer.run(again).tensor, stylizer.run(other_photo, STYLE, config()).tensor
+    shared, fresh = stylizer.run(again).tensor, Stylizer(device="cpu").run(other_photo, STYLE, config()).tensor
     assert shared is not None and fresh is not None and torch.equal(shared, fresh)
+
+
+def test_a_stylizer_reuses_the_style_targets_of_its_earlier_runs(
+    fake_bundled: FakeBundled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = api.compute_stats
+    monkeypatch.setattr(api, "compute_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    stylizer = Stylizer(device="cpu")
+    first = stylizer.prepare(CONTENT, STYLE, config())
+    again = stylizer.prepare(smooth_rgb(48, 36, seed=9), STYLE, config())  # a video's next frame, a batch
+    assert len(calls) == 2 and again.style_targets is first.style_targets
+    stylizer.prepare(CONTENT, random_rgb(40, 40, seed=3), config())  # other paintings: their own
+    assert len(calls) == 4
+    for _ in range(2):  # recoloured to each photo: never reused
+        stylizer.prepare(CONTENT, STYLE, config(preserve_color="histogram"))
+    assert len(calls) == 8
+    for seed in range(10, 10 + api.STYLE_TARGETS_KEPT):  # only the latest few sets are kept
+        stylizer.prepare(CONTENT, random_rgb(40, 40, seed=seed), config())
+    stylizer.prepare(CONTENT, STYLE, config())
+    assert len(calls) == 8 + 2 * api.STYLE_TARGETS_KEPT + 2
 
 
 def test_style_targets_are_only_shared_where_they_can_be(fake_bundled: FakeBundled) -> None:

@@ -774,6 +774,29 @@ def wait_for(path: Path, process: subprocess.Popen[str], limit: float = 120.0) -
         time.sleep(0.05)
 
 
+def signal_child(argv: list[str | Path], cwd: Path, ready: Path, signum: int) -> tuple[int, str, str]:
+    """Run ``artstyle ARGV`` in a child (random weights), send it ``signum`` once ``ready``
+    exists; its exit code, stdout and stderr."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "_cli_child.py"), *map(str, argv)],
+        cwd=cwd,
+        env=child_environment(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+    try:
+        wait_for(ready, process)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, out, err
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize(
     ("signum", "code", "words"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped by SIGTERM")]
@@ -784,24 +807,8 @@ def test_a_signal_writes_the_current_image(
     output = tmp_path / "out.png"
     argv = [files["content"], files["style"], "-o", output, *options("--save-every", "1")]
     argv[argv.index("--iterations") + 1] = "100000"
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "_cli_child.py"), *map(str, argv)],
-        cwd=tmp_path,
-        env=child_environment(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
-    )
-    try:
-        wait_for(tmp_path / "out.00001.png", process)
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == code, err
+    returncode, out, err = signal_child(argv, tmp_path, tmp_path / "out.00001.png", signum)
+    assert returncode == code, err
     assert out == "" and "Traceback" not in err
     (line,) = err.splitlines()
     match = re.fullmatch(f"artstyle: {words} at iteration (\\d+)/100000; wrote the current image to (.*)", line)

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="artstyle",
         description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
         "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it; "
-        "'artstyle serve' starts the web page (needs the [web] extra).",
+        "'artstyle serve' starts the web page (needs the [web] extra); "
+        "'artstyle video INPUT STYLE -o OUTPUT' stylizes a video (needs the [video] extra).",
     )
     parser.add_argument("content", help="the content image (a photo)")
     parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-mask", metavar="MASK", help="greyscale mask: where it is white, content is kept")
     parser.add_argument("--version", action="version", version=f"artstyle {__version__}")
     _add_file_options(parser.add_argument_group("input and output files"))
-    _add_config_options(parser.add_argument_group("style transfer options"))
+    add_config_options(parser.add_argument_group("style transfer options"))
     return parser
 
 
@@ -99,7 +100,8 @@ def _add_file_options(files: argparse._ArgumentGroup) -> None:
     add_output_options(files)
 
 
-def _add_config_options(group: argparse._ArgumentGroup) -> None:
+def add_config_options(group: argparse._ArgumentGroup) -> None:
+    """``--preset`` and one flag per :class:`Config` field."""
     group.add_argument(
         "--preset",
         choices=tuple(PRESETS),
@@ -133,17 +135,21 @@ def _config_flag(field: Field[Any]) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The run's Config: the preset's options, then those given; the seed fixed now."""
-    given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
-    options = {**preset_options(args.preset), **given}
     for name in ("save_every", "checkpoint_every"):
         if getattr(args, name) < 0:
             raise ConfigError(f"expected a whole number of at least 0, got {getattr(args, name)}", option=name)
-    config = Config(**options)
+    config = given_config(args)
     # Fix the seed here so that even an interrupted run records the one it used
     # (a resumed run takes its checkpoint's when none is given).
     if config.seed is not None or args.resume:
         return config
     return config.replace(seed=secrets.randbelow(2**31))
+
+
+def given_config(args: argparse.Namespace) -> Config:
+    """The Config of the flags given (see :func:`add_config_options`), over the preset's options."""
+    given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
+    return Config(**{**preset_options(args.preset), **given})
 
 
 def job_from_args(args: argparse.Namespace) -> Job:

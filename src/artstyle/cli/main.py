@@ -6,7 +6,8 @@ outcome becomes a line and an exit code (see :mod:`artstyle.cli.report`).
 ``--checkpoint-every N`` keeps the run's state in ``OUTPUT.ckpt`` and ``--resume``
 continues from it (see :mod:`artstyle.runs.checkpoint`). ``artstyle reproduce OUTPUT``
 re-runs a picture from the parameters embedded in it (:mod:`artstyle.cli.reproduce`);
-``artstyle serve`` starts the web page (:mod:`artstyle.cli.serve`).
+``artstyle serve`` starts the web page (:mod:`artstyle.cli.serve`); ``artstyle video``
+stylizes a clip (:mod:`artstyle.cli.video`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from artstyle.cli.reproduce import main as reproduce
 
         return reproduce(arguments[1:])
+    if arguments[:1] == ["video"]:
+        from artstyle.cli.video import main as video
+
+        return video(arguments[1:])
     if arguments[:1] == ["serve"]:
         from artstyle.cli.serve import serve_main
 

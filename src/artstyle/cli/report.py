@@ -9,8 +9,9 @@ stopped by SIGTERM (in both cases the current image is written to the output fir
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
 
@@ -53,6 +54,18 @@ def error_message(exc: BaseException) -> str:
 
 def _stop_word(kind: str) -> str:
     return "stopped by SIGTERM" if kind == TERMINATED else "interrupted"
+
+
+def command(
+    parser: argparse.ArgumentParser, argv: Sequence[str], body: Callable[[argparse.Namespace, Signals], int]
+) -> int:
+    """A subcommand: parse ``argv`` (a usage error's exit code, as argparse printed it),
+    then run ``body(args, signals)`` :func:`guarded`, with the ``--max-pixels`` given."""
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    return guarded(lambda signals: body(args, signals), args.max_pixels)
 
 
 def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:

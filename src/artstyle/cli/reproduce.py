@@ -15,8 +15,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Parser, add_output_options
-from artstyle.cli.report import guarded, run_job
+from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options
+from artstyle.cli.report import command, run_job
 from artstyle.runs import Signals
 from artstyle.runs.reproduce import Given, compare, reproduction
 
@@ -49,11 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """``artstyle reproduce ...``; returns the exit code."""
-    try:
-        args = build_parser().parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return guarded(lambda signals: _reproduce(args, signals), args.max_pixels)
+    return command(build_parser(), argv, _reproduce)
 
 
 def _reproduce(args: argparse.Namespace, signals: Signals) -> int:

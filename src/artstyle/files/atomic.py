@@ -29,7 +29,7 @@ def write_target(path: StrPath) -> Path:
     return target
 
 
-def _create_temp(target: Path) -> Path:
+def create_temp(target: Path) -> Path:
     """Create an empty, exclusive temporary file next to ``target``.
 
     Unlike ``tempfile.mkstemp`` (mode 0600), the file is created with mode 0666
@@ -112,7 +112,7 @@ def atomic_path(path: StrPath, *, overwrite: bool = True) -> Iterator[Path]:
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, "file exists", os.fspath(path))
     target = write_target(path)
-    temp = _create_temp(target)
+    temp = create_temp(target)
     try:
         yield temp
         _fsync_path(temp)

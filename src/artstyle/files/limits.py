@@ -15,7 +15,7 @@ from PIL import Image
 from artstyle.errors import ConfigError
 from artstyle.files.problems import read_error
 
-__all__ = ["DEFAULT_MAX_PIXELS", "check_max_pixels", "max_pixels", "pixel_limit"]
+__all__ = ["DEFAULT_MAX_PIXELS", "check_max_pixels", "max_pixels", "pixel_limit", "too_large_problem"]
 
 #: The default limit on an input image's pixel count (width x height), checked
 #: against the file's header before anything is decoded: 200 megapixels, more
@@ -71,6 +71,11 @@ def pillow_limit(limit: int) -> Iterator[None]:
             yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def too_large_problem(count: int, limit: int, size: tuple[int, int] | None = None) -> str:
+    """The words for an input of ``count`` pixels over ``limit``."""
+    return _too_large(count, limit, size)
 
 
 def _too_large(count: int, limit: int, size: tuple[int, int] | None = None) -> str:

@@ -24,8 +24,8 @@ from typing import Any, TextIO
 import torch
 from PIL import Image
 
-from artstyle.api import Result, Stylizer
-from artstyle.engine import Progress
+from artstyle.api import Plan, Result, Stylizer
+from artstyle.engine import Progress, RunState
 from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError, DivergedError, OutOfMemoryError, flag
 from artstyle.features.layers import min_tile_size
 from artstyle.files.read import read_image
@@ -198,18 +198,7 @@ class _Frame:
         writer = Writer(job, self.signals, Result(images.content, job.config, seed, device), inputs)
         follower = _Follower(job, writer, self.signals, self.reporter)
         try:
-            plan = stylizer.prepare(
-                images.content,
-                images.styles,
-                job.config,
-                style_masks=images.style_masks,
-                content_mask=images.content_mask,
-            )
-            self.reporter.started(plan.iterations, resume.step if resume is not None else 0)
-            checkpoint = self.checkpoints.save if job.checkpoint_every else None
-            result = stylizer.run(
-                plan, progress=follower, checkpoint=checkpoint, checkpoint_every=job.checkpoint_every, resume=resume
-            )
+            plan, result = self._optimise(stylizer, images, follower, resume)
         except (KeyboardInterrupt, Terminated, _Stop) as stop:
             return self._stopped(writer, follower.latest, stop)
         except DivergedError as exc:
@@ -233,6 +222,26 @@ class _Frame:
             began=True,
         )
 
+    def _optimise(
+        self, stylizer: Stylizer, images: _Inputs, follower: _Follower, resume: RunState | None
+    ) -> tuple[Plan, Result]:
+        """Prepare the job's run and run it: its plan and its result."""
+        job = self.job
+        plan = stylizer.prepare(
+            images.content, images.styles, job.config, style_masks=images.style_masks, content_mask=images.content_mask
+        )
+        self.reporter.started(plan.iterations, resume.step if resume is not None else 0)
+        result = stylizer.run(
+            plan,
+            init=job.init_tensor,
+            extra_terms=job.extra_terms,
+            progress=follower,
+            checkpoint=self.checkpoints.save if job.checkpoint_every else None,
+            checkpoint_every=job.checkpoint_every,
+            resume=resume,
+        )
+        return plan, result
+
     def _outcome(self, kind: str, latest: Progress | None, **fields: Any) -> Outcome:
         values: dict[str, Any] = {
             "step": latest.step if latest is not None else None,
@@ -245,7 +254,7 @@ class _Frame:
 
     def _stopped(self, writer: Writer, latest: Progress | None, stop: BaseException) -> Outcome:
         kind = STOPPED if isinstance(stop, _Stop) else stop_kind(stop)
-        if latest is None:
+        if latest is None or not self.job.write_stopped:
             return self._outcome(kind, None)
         return self._outcome(kind, latest, written=writer.write_stopped(latest.image, latest.step))
 

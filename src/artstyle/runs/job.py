@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
 from artstyle.config import Config
+from artstyle.engine import Term
 from artstyle.files.digest import sha256_file
 
 #: The metadata key of a picture written before its run finished (stopped on request,
@@ -67,6 +69,14 @@ class Job:
     checkpoint_every: int = 0
     resume: bool = False
     keep_partial: bool = False
+    #: The starting image, a (1, 3, H, W) tensor in [0, 1], instead of the config's ``init``
+    #: (a video's previous frame warped onto this one).
+    init_tensor: torch.Tensor | None = None
+    #: Named terms added to the objective (a video's temporal term).
+    extra_terms: tuple[Term, ...] = ()
+    #: Whether a run stopped before its end (Ctrl-C, SIGTERM, stop_at) writes its current
+    #: image to the output; a video's frame is not written unfinished.
+    write_stopped: bool = True
 
     def intermediate(self, step: int) -> Path:
         output = Path(self.output)
