@@ -147,6 +147,8 @@ class _VideoRun:
     def outcome(
         self, kind: str, error: BaseException | None = None, total: int = 0, failed_frame: int | None = None
     ) -> VideoOutcome:
+        if self.work is not None and kind != WRITTEN:
+            self.done = max(self.done, self.work.count())  # a signal may come between a frame's file and its count
         kept = str(self.work.path) if self.work is not None and kind != WRITTEN and self.done else None
         seconds = time.perf_counter() - self.started
         return VideoOutcome(kind, self.job, self.done, total, tuple(self.cuts), error, seconds, kept, failed_frame)

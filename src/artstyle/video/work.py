@@ -57,6 +57,11 @@ class WorkFolder:
             atomic_write_bytes(self.path / "job.json", json.dumps(self.record, indent=1).encode())
             return 0
         self._check_record()
+        return self.count()
+
+    def count(self) -> int:
+        """The frames finished so far, consecutive from the first (a frame is finished once
+        its file is there: it is renamed into place complete)."""
         while (self.path / frame_name(self.finished)).is_file():
             self.finished += 1
         return self.finished
