@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)" $(TORCH_PIP_ARGS)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,web,video]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,web,video,ray]"
 	touch $@
 
 demo: install

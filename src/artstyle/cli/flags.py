@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Repaint a content image in the style of one or more style images (Gatys et al. 2016). "
         "'artstyle reproduce OUTPUT' re-runs a picture from the parameters embedded in it; "
         "'artstyle serve' starts the web page (needs the [web] extra); "
-        "'artstyle video INPUT STYLE -o OUTPUT' stylizes a video (needs the [video] extra).",
+        "'artstyle video INPUT STYLE -o OUTPUT' stylizes a video (needs the [video] extra); "
+        "'artstyle batch CONTENT... --styles STYLE... -o OUTDIR' makes many pictures.",
     )
     parser.add_argument("content", help="the content image (a photo)")
     parser.add_argument("styles", nargs="+", metavar="style", help="one or more style images (artworks)")

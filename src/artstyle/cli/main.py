@@ -7,7 +7,8 @@ outcome becomes a line and an exit code (see :mod:`artstyle.cli.report`).
 continues from it (see :mod:`artstyle.runs.checkpoint`). ``artstyle reproduce OUTPUT``
 re-runs a picture from the parameters embedded in it (:mod:`artstyle.cli.reproduce`);
 ``artstyle serve`` starts the web page (:mod:`artstyle.cli.serve`); ``artstyle video``
-stylizes a clip (:mod:`artstyle.cli.video`).
+stylizes a clip (:mod:`artstyle.cli.video`); ``artstyle batch`` many pictures
+(:mod:`artstyle.cli.batch`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from artstyle.cli.reproduce import main as reproduce
 
         return reproduce(arguments[1:])
+    if arguments[:1] == ["batch"]:
+        from artstyle.cli.batch import main as batch
+
+        return batch(arguments[1:])
     if arguments[:1] == ["video"]:
         from artstyle.cli.video import main as video
 

@@ -228,7 +228,12 @@ class _Frame:
         """Prepare the job's run and run it: its plan and its result."""
         job = self.job
         plan = stylizer.prepare(
-            images.content, images.styles, job.config, style_masks=images.style_masks, content_mask=images.content_mask
+            images.content,
+            images.styles,
+            job.config,
+            style_masks=images.style_masks,
+            content_mask=images.content_mask,
+            style_targets=job.style_targets,
         )
         self.reporter.started(plan.iterations, resume.step if resume is not None else 0)
         result = stylizer.run(

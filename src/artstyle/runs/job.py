@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from artstyle.config import Config
-from artstyle.engine import Term
+from artstyle.engine import StyleTargets, Term
 from artstyle.files.digest import sha256_file
 
 #: The metadata key of a picture written before its run finished (stopped on request,
@@ -74,6 +74,9 @@ class Job:
     init_tensor: torch.Tensor | None = None
     #: Named terms added to the objective (a video's temporal term).
     extra_terms: tuple[Term, ...] = ()
+    #: Style targets computed by an earlier run with the same style images (a batch's, or
+    #: another node's): see :meth:`artstyle.api.Stylizer.prepare`.
+    style_targets: StyleTargets | None = None
     #: Whether a run stopped before its end (Ctrl-C, SIGTERM, stop_at) writes its current
     #: image to the output; a video's frame is not written unfinished.
     write_stopped: bool = True
