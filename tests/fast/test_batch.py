@@ -304,6 +304,19 @@ def test_a_bad_picture_on_ray_is_one_line_and_the_others_go_on(
     assert kinds["missing__starry.png"][0] == FAILED and "no such file" in str(kinds["missing__starry.png"][1])
 
 
+@pytest.mark.parametrize(("address", "problem"), [("127.0.0.2:1", "cannot connect to the Ray cluster at 127.0.0.2:1"),
+                                                  ("nowhere", "--ray: expected HOST:PORT or auto")])  # fmt: skip
+def test_a_cluster_that_is_not_there_is_one_line(
+    images: dict[str, Path], tmp_path: Path, capsys: CaptureFixture, address: str, problem: str
+) -> None:
+    pytest.importorskip("ray")
+    argv = ["batch", str(images["c.png"]), "--styles", str(images["starry.png"]), "-o", str(tmp_path / "out"),
+            "--ray", address, *FAST]  # fmt: skip
+    assert main(argv) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.2", 0))

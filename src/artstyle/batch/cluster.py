@@ -15,6 +15,7 @@ was running, which run again elsewhere.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -59,11 +60,26 @@ def connect(address: str | None) -> ModuleType:
     ``RAY_ADDRESS``); an already connected Ray is used as it is."""
     ray = ray_module()
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ArtstyleError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from None
     return ray
+
+
+def _check_reachable(address: str | None) -> None:
+    """A one-line error at once for a HOST:PORT nobody listens on (Ray itself would retry
+    for minutes, printing its own warnings)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"expected HOST:PORT or auto, got {address!r}", option="ray")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ArtstyleError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def node_cpus(ray: ModuleType) -> int:
