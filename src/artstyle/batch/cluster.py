@@ -59,8 +59,8 @@ def connect(address: str | None) -> ModuleType:
     """Ray connected to the cluster at ``address`` (``auto``: the local one; None:
     ``RAY_ADDRESS``); an already connected Ray is used as it is."""
     ray = ray_module()
+    _check_reachable(address)
     if not ray.is_initialized():
-        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as exc:
