@@ -28,18 +28,18 @@ import torch
 
 from artstyle.api import Stylizer
 from artstyle.batch.jobs import Item
-from artstyle.batch.run import BatchReporter, Done, done_of
+from artstyle.batch.run import BatchReporter, Done, done_of, stylizer_for
 from artstyle.config import Config
 from artstyle.engine import StyleTargets
 from artstyle.engine.targets import content_dependent
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.files.atomic import atomic_write_bytes
 from artstyle.files.convert import resize_long_side
-from artstyle.files.digest import sha256_file
 from artstyle.files.metadata import sidecar_path
-from artstyle.files.read import read_image
 from artstyle.files.write import check_output_path
 from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Outcome, Signals, execute
+from artstyle.runs.execute import error_message
+from artstyle.runs.job import read_input
 
 #: Retries of a task whose worker or node died (Ray's own failures, not a picture's).
 MAX_RETRIES = 3
@@ -106,23 +106,16 @@ class Returned:
 _STYLIZERS: dict[tuple[str, str], Stylizer] = {}  # per worker process: the network loaded once
 
 
-def _stylizer(config: Config) -> Stylizer:
-    key = (config.weights, config.device)
-    if key not in _STYLIZERS:
-        _STYLIZERS[key] = Stylizer(weights=config.weights, device=config.device)
-    return _STYLIZERS[key]
-
-
 def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | None, cpus: int) -> Returned:
     """On a worker: the picture's job in the run frame, into a temporary file; its bytes."""
     torch.set_num_threads(cpus)
     with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch:
         output = Path(scratch) / Path(job.output).name
         local = replace(job, styles=list(styles), output=str(output), style_targets=targets)
-        outcome = execute(local, stylizer=_stylizer(job.config))
-        done = done_of(Item("", (), job.output), outcome) if outcome.kind != WRITTEN else None
-        if done is not None:
-            return Returned(done.kind, done.error, done.usage, outcome.seconds)
+        outcome = execute(local, stylizer=stylizer_for(job.config, _STYLIZERS))
+        if outcome.kind != WRITTEN:
+            error = error_message(outcome.error) if outcome.error is not None else outcome.kind
+            return Returned(outcome.kind, error, isinstance(outcome.error, ConfigError), outcome.seconds)
         sidecar = sidecar_path(output)
         extra = sidecar.read_bytes() if sidecar.exists() else None
         return Returned(WRITTEN, None, False, outcome.seconds, output.read_bytes(), extra)
@@ -131,7 +124,7 @@ def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | Non
 def targets_task(content: InputImage, styles: list[InputImage], config: Config, cpus: int) -> StyleTargets:
     """On a worker: the style targets of a painting set at every scale a picture uses."""
     torch.set_num_threads(cpus)
-    return _stylizer(config).prepare(content.image, [s.image for s in styles], config).style_targets
+    return stylizer_for(config, _STYLIZERS).prepare(content.image, [s.image for s in styles], config).style_targets
 
 
 @dataclass
@@ -183,7 +176,7 @@ class RayExecutor:
             check_output_path(job.output, bit_depth=job.bit_depth)
             content = _input(str(job.content), job.config.size)
             if item.style_key not in shared:
-                styles = [_input(str(style)) for style in job.styles]  # full size: each scale resizes them
+                styles = list(job.styles)  # read once for the batch, full size: each scale resizes them
                 reused = not content_dependent(job.config.preserve_color, job.config.match_luminance)
                 style_ref = ray.put(styles)
                 target_ref = targets.remote(content, style_ref, job.config, cpus) if reused else None
@@ -211,11 +204,11 @@ class RayExecutor:
         return Done(item, WRITTEN, None, time.perf_counter() - started)
 
 
-def _input(path: str, long_side: int | None = None) -> InputImage:
-    """An input image read on the driver, with its file's name and sha256, to send; a photo
-    larger than the picture is sent at the picture's size (as the run frame would resize it
-    first: the same pixels, a fraction of the bytes; a 12-megapixel photo is 36 MB decoded)."""
-    image = read_image(path)
-    if long_side is not None and max(image.size) > long_side:
-        image = resize_long_side(image, long_side)
-    return InputImage(image, Path(path).name, sha256_file(path))
+def _input(path: str, long_side: int) -> InputImage:
+    """A photo read on the driver, to send: one larger than the picture at the picture's
+    size (as the run frame would resize it first: the same pixels, a fraction of the bytes;
+    a 12-megapixel photo is 36 MB decoded)."""
+    photo = read_input(path)
+    if max(photo.image.size) <= long_side:
+        return photo
+    return replace(photo, image=resize_long_side(photo.image, long_side))

@@ -16,15 +16,14 @@ A picture that fails is reported and the others go on. Nothing here prints: a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from artstyle.api import Stylizer
 from artstyle.batch.jobs import Item
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
-from artstyle.files.digest import sha256_file
 from artstyle.files.metadata import read_metadata
 from artstyle.runs import (
     FAILED,
@@ -40,10 +39,12 @@ from artstyle.runs import (
     execute,
 )
 from artstyle.runs.checkpoint import fingerprint
-from artstyle.runs.execute import stop_kind
-from artstyle.runs.job import LEGACY_STOPPED_KEY
+from artstyle.runs.execute import error_message, stop_kind
+from artstyle.runs.job import LEGACY_STOPPED_KEY, InputImage, describe, read_input
 
 SKIPPED = "skipped"
+#: A painting as read once for a batch, or why it cannot be.
+Painting = InputImage | ArtstyleError | OSError
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,9 @@ def run_batch(
     began = time.perf_counter()
     finished: list[Done] = []
     jobs: list[tuple[Item, Job]] = []
+    paintings: dict[str, Painting] = {}
     for item in sorted(batch.items, key=lambda item: item.style_key):  # same paintings together
-        job_or_done = _job(item, batch)
+        job_or_done = _job(item, batch, paintings)
         if isinstance(job_or_done, Done):
             finished.append(job_or_done)
         else:
@@ -148,15 +150,21 @@ def run_batch(
     return BatchOutcome(tuple(finished), time.perf_counter() - began)
 
 
-def _job(item: Item, batch: Batch) -> Job | Done:
-    """The run frame's job of a picture, or its Done: skipped (already made) or failed (bad options)."""
+def _job(item: Item, batch: Batch, paintings: dict[str, Painting]) -> Job | Done:
+    """The run frame's job of a picture, or its Done: skipped (already made) or failed (bad
+    options, an unreadable painting). Each painting is read and hashed once for the batch
+    (``paintings``), not once per picture."""
     try:
         config = item.config(batch.config)
     except ConfigError as exc:
         return Done(item, FAILED, f"{item.source}: {exc}", usage=True)
+    styles = [_painting(path, paintings) for path in item.styles]
+    for style in styles:
+        if not isinstance(style, InputImage):
+            return Done(item, FAILED, error_message(style))
     job = Job(
         content=item.content,
-        styles=list(item.styles),
+        styles=[style for style in styles if isinstance(style, InputImage)],
         output=item.output,
         config=config,
         bit_depth=batch.bit_depth,
@@ -165,6 +173,16 @@ def _job(item: Item, batch: Batch) -> Job | Done:
     if not batch.force and _already_made(job):
         return Done(item, SKIPPED)
     return job
+
+
+def _painting(path: str, paintings: dict[str, Painting]) -> Painting:
+    """A painting read once for the whole batch (or why it cannot be)."""
+    if path not in paintings:
+        try:
+            paintings[path] = read_input(path)
+        except (ArtstyleError, OSError) as exc:
+            paintings[path] = exc
+    return paintings[path]
 
 
 def _already_made(job: Job) -> bool:
@@ -180,10 +198,7 @@ def _already_made(job: Job) -> bool:
         recorded = dict(parameters)
         seed = recorded.pop("seed", None)
         recorded_config = Config(**recorded)
-        inputs = {
-            "content": {"sha256": sha256_file(str(job.content))},
-            "styles": [{"sha256": sha256_file(str(style))} for style in job.styles],
-        }
+        inputs = {"content": describe(job.content), "styles": [describe(style) for style in job.styles]}
     except (OSError, KeyError, TypeError, ValueError, ArtstyleError):
         return False
     if job.config.seed is not None and seed != job.config.seed:
@@ -196,23 +211,25 @@ def _already_made(job: Job) -> bool:
     return mine == theirs
 
 
-@dataclass
+def stylizer_for(config: Config, stylizers: dict[tuple[str, str], Stylizer]) -> Stylizer:
+    """The Stylizer of ``config``'s weights and device from ``stylizers``, made on first use
+    (the network is loaded once per process, its latest style targets reused)."""
+    key = (config.weights, config.device)
+    if key not in stylizers:
+        stylizers[key] = Stylizer(weights=config.weights, device=config.device)
+    return stylizers[key]
+
+
 class InProcess:
     """Runs the jobs here, one after another, with one Stylizer (loaded once; its latest
     style targets reused by the next picture with the same paintings)."""
 
-    stylizer_factory: Callable[[Config], Stylizer] = field(
-        default=lambda config: Stylizer(weights=config.weights, device=config.device)
-    )
-
     def run(self, jobs: Sequence[tuple[Item, Job]], reporter: BatchReporter, signals: Signals) -> Iterator[Done]:
         stylizers: dict[tuple[str, str], Stylizer] = {}
         for item, job in jobs:
-            key = (job.config.weights, job.config.device)
-            if key not in stylizers:
-                stylizers[key] = self.stylizer_factory(job.config)
             reporter.picture_started(item)
-            outcome = execute(job, _PictureReporter(item, reporter), stylizer=stylizers[key], signals=signals)
+            stylizer = stylizer_for(job.config, stylizers)
+            outcome = execute(job, _PictureReporter(item, reporter), stylizer=stylizer, signals=signals)
             yield done_of(item, outcome)
 
 
@@ -222,16 +239,8 @@ def done_of(item: Item, outcome: Outcome) -> Done:
         raise KeyboardInterrupt
     if outcome.kind == TERMINATED:
         raise Terminated
-    error = None if outcome.ok else _line(outcome)
+    error = None if outcome.ok else (error_message(outcome.error) if outcome.error is not None else outcome.kind)
     return Done(item, outcome.kind, error, outcome.seconds, isinstance(outcome.error, ConfigError))
-
-
-def _line(outcome: Outcome) -> str:
-    if outcome.error is None:
-        return outcome.kind
-    if isinstance(outcome.error, OSError) and not isinstance(outcome.error, ArtstyleError):
-        return f"'{outcome.error.filename}' {outcome.error.strerror or outcome.error}"
-    return str(outcome.error)
 
 
 class _PictureReporter(Reporter):

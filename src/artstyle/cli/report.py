@@ -33,7 +33,7 @@ from artstyle.runs import (
     Terminated,
     execute,
 )
-from artstyle.runs.execute import warnings_to
+from artstyle.runs.execute import error_message, warnings_to
 
 
 def print_error(message: str) -> None:
@@ -42,14 +42,6 @@ def print_error(message: str) -> None:
 
 def print_warning(message: str) -> None:
     tqdm.write(f"artstyle: warning: {message}", file=sys.stderr)
-
-
-def error_message(exc: BaseException) -> str:
-    """The one line of a failure: a typed error's message, or a file system error's."""
-    if isinstance(exc, OSError) and not isinstance(exc, ArtstyleError):
-        name = f"'{exc.filename}'" if exc.filename else ""
-        return f"{name} {exc.strerror or exc}".strip()
-    return str(exc)
 
 
 def _stop_word(kind: str) -> str:

@@ -27,10 +27,11 @@ from artstyle.cli.flags import (
     add_output_options,
     given_config,
 )
-from artstyle.cli.report import command, error_message, print_warning
+from artstyle.cli.report import command, print_warning
 from artstyle.engine import Progress
 from artstyle.errors import ConfigError, flag
 from artstyle.runs import INTERRUPTED, TERMINATED, WRITTEN, Outcome, Signals
+from artstyle.runs.execute import error_message
 from artstyle.video.flow import FLOWS
 from artstyle.video.job import CRF, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
 from artstyle.video.run import VideoOutcome, VideoReporter, run_video

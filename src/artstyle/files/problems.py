@@ -11,6 +11,7 @@ import os
 import struct
 import warnings
 import zlib
+from pathlib import Path
 from typing import TypeAlias
 
 from artstyle.errors import ArtstyleWarning, ConfigError, ImageReadError, ImageWriteError
@@ -69,6 +70,17 @@ def write_problem(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[0].lower() + exc.strerror[1:]
     return str(exc) or type(exc).__name__
+
+
+def directory_problem(parent: Path) -> str | None:
+    """What stops a new file being written into ``parent``, in a few words; None if nothing."""
+    if not parent.exists():
+        return f"directory '{parent}' does not exist"
+    if not parent.is_dir():
+        return f"'{parent}' is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"directory '{parent}' is not writable"
+    return None
 
 
 def path_text(path: object, what: str) -> str:

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from artstyle.errors import VideoReadError, VideoWriteError
 from artstyle.files import limits
 from artstyle.files.atomic import create_temp
+from artstyle.files.problems import directory_problem
 
 #: Output containers by extension; a directory (no extension, or an existing folder) gets PNGs.
 VIDEO_FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
@@ -252,11 +253,9 @@ def check_video_output(path: str, *, overwrite: bool = True) -> str:
         raise _write_error(path, "is a directory")
     if kind != FRAMES and not overwrite and target.exists():
         raise _write_error(path, "the file already exists (not overwritten: --no-clobber)")
-    parent = target.absolute().parent
-    if not parent.is_dir():
-        raise _write_error(path, f"directory '{parent}' does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise _write_error(path, f"directory '{parent}' is not writable")
+    problem = directory_problem(target.absolute().parent)
+    if problem is not None:
+        raise _write_error(path, problem)
     return kind
 
 

@@ -27,7 +27,7 @@ from artstyle.files.color_profile import srgb_profile
 from artstyle.files.convert import SavableImage, image8, pixels16
 from artstyle.files.metadata import METADATA_KEY, encode_metadata, sidecar_path
 from artstyle.files.png16 import encode_png16
-from artstyle.files.problems import StrPath, path_text, write_error, write_problem
+from artstyle.files.problems import StrPath, directory_problem, path_text, write_error, write_problem
 from artstyle.files.tiff16 import encode_tiff16
 
 __all__ = [
@@ -101,13 +101,9 @@ def check_output_path(path: StrPath, *, bit_depth: int = 8, overwrite: bool = Tr
         raise write_error(name, "is a directory")
     if not overwrite:
         _check_absent(name, image_format)
-    parent = write_target(name).parent
-    if not parent.exists():
-        raise write_error(name, f"directory '{parent}' does not exist")
-    if not parent.is_dir():
-        raise write_error(name, f"'{parent}' is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise write_error(name, f"directory '{parent}' is not writable")
+    problem = directory_problem(write_target(name).parent)
+    if problem is not None:
+        raise write_error(name, problem)
     return image_format
 
 

@@ -111,6 +111,14 @@ def execute(
         return Outcome(FAILED, job, error=exc, seconds=frame.seconds())
 
 
+def error_message(exc: BaseException) -> str:
+    """The one line of a failure: a typed error's message, or a file system error's."""
+    if isinstance(exc, OSError) and not isinstance(exc, ArtstyleError):
+        name = f"'{exc.filename}'" if exc.filename else ""
+        return f"{name} {exc.strerror or exc}".strip()
+    return str(exc)
+
+
 def stop_kind(stop: BaseException) -> str:
     """INTERRUPTED for Ctrl-C, TERMINATED for SIGTERM."""
     return TERMINATED if isinstance(stop, Terminated) else INTERRUPTED

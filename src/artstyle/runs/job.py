@@ -18,6 +18,7 @@ from PIL import Image
 from artstyle.config import Config
 from artstyle.engine import StyleTargets, Term
 from artstyle.files.digest import sha256_file
+from artstyle.files.read import read_image
 
 #: The metadata key of a picture written before its run finished (stopped on request,
 #: interrupted, or the last good image of a diverged run): the iteration it is of.
@@ -97,6 +98,12 @@ class Job:
         if self.content_mask is not None:
             inputs["content_mask"] = describe(self.content_mask)
         return inputs
+
+
+def read_input(path: str) -> InputImage:
+    """An input file read now, once, for jobs that share it (a video's frames, a batch's
+    pictures with the same painting), with its file's name and sha256."""
+    return InputImage(read_image(path), Path(path).name, sha256_file(path))
 
 
 def describe(source: Input) -> dict[str, str]:

@@ -33,7 +33,6 @@ from artstyle.engine import Progress, Term
 from artstyle.errors import ArtstyleError, ConfigError, VideoReadError
 from artstyle.files.convert import image_to_tensor, resize_long_side
 from artstyle.files.digest import sha256_file
-from artstyle.files.read import read_image
 from artstyle.files.video import (
     Encoding,
     VideoFrame,
@@ -47,6 +46,7 @@ from artstyle.files.video import (
 from artstyle.losses import temporal_loss
 from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Outcome, Reporter, Signals, Terminated, execute
 from artstyle.runs.execute import stop_kind, warnings_to
+from artstyle.runs.job import read_input
 from artstyle.video.flow import Grey, certainty, grey, optical_flow, warp
 from artstyle.video.job import CUT_RELIABLE, VideoJob
 from artstyle.video.work import WorkFolder, parameters
@@ -159,7 +159,7 @@ class _VideoRun:
         info = probe_video(job.input)
         start, end = _excerpt(job, info)
         size = even_size(info.width, info.height, job.config.size)
-        styles = [_style_input(path) for path in job.styles]
+        styles = [read_input(path) for path in job.styles]
         self.work = WorkFolder(job.output, _record(job, info, styles, size))
         self.done = self.work.open(job.resume)
         self.stylizer = self.stylizer or Stylizer(weights=job.config.weights, device=job.config.device)
@@ -316,11 +316,6 @@ def _frame_count(info: VideoInfo, start: float, end: float | None) -> int:
     if info.frames and start == 0 and end is None:
         return info.frames
     return max(1, round((length - start) * float(info.rate)))
-
-
-def _style_input(path: str) -> InputImage:
-    """A style image, read once for all frames, with its file's name and sha256."""
-    return InputImage(read_image(path), Path(path).name, sha256_file(path))
 
 
 def _frame_input(video: str, frame: VideoFrame) -> InputImage:
