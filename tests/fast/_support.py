@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,3 +82,12 @@ class Poisoned(torch.nn.Module):
             parts[self.term] = bad
             total = total + bad
         return total, parts
+
+
+#: The test cluster listens on the loopback range only: Ray's token authentication is off for
+#: it (its driver, head and worker must otherwise share one token file).
+RAY_TEST_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+
+
+def ray_environment() -> dict[str, str]:
+    return {**os.environ, **RAY_TEST_ENVIRONMENT, "OMP_NUM_THREADS": "1"}

@@ -16,14 +16,18 @@ Torch is limited to one thread: other work shares this machine's CPUs.
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
-from _support import FakeBundled, random_canonical_state
+from _support import RAY_TEST_ENVIRONMENT, FakeBundled, random_canonical_state, smooth_rgb
 
 from artstyle.features import weights as weights_module
-from artstyle.features.vgg import LAYER_NAMES, VGG19Features
+from artstyle.features.vgg import LAYER_NAMES, LAYERS, VGG19Features
 from artstyle.features.weights import Preprocessing, VGGWeights
 
 torch.set_num_threads(1)
@@ -94,3 +98,64 @@ def fake_bundled(monkeypatch: pytest.MonkeyPatch, fake_weights: VGGWeights) -> F
     fake = FakeBundled(fake_weights)
     monkeypatch.setattr(weights_module, "load_bundled", fake)
     return fake
+
+
+# --------------------------------------------------------------------------- #
+# Ray (the batch's and the video's cluster tests)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random VGG19 in torchvision's layout (Caffe preprocessing), for Ray's worker processes."""
+    canonical = random_canonical_state(seed=77)
+    state = {}
+    for index, (name, kind, _, _) in enumerate(LAYERS):
+        if kind == "conv":
+            state[f"features.{index}.weight"] = canonical[f"{name}.weight"]
+            state[f"features.{index}.bias"] = canonical[f"{name}.bias"]
+    path = tmp_path_factory.mktemp("weights") / "random-caffe.pth"
+    torch.save(state, path)
+    return f"caffe:{path}"
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[Any]:
+    """Ray started once for the session, on 127.0.0.2, with two CPUs and a small object store."""
+    os.environ.update(RAY_TEST_ENVIRONMENT)
+    ray = pytest.importorskip("ray")
+    temp = Path("/tmp") / f"rt{os.getpid()}"
+    ray.init(
+        _node_ip_address="127.0.0.2",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=80 * 2**20,
+        _temp_dir=str(temp),
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- #
+# Video
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """Eight 48x32 frames panning across a picture at 29.97 fps, with sound."""
+    from _clips import make_clip, panned, scene  # PyAV: the [video] extra
+
+    return make_clip(tmp_path / "clip.mp4", panned(scene(80, 40), 8, (48, 32)))
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    smooth_rgb(40, 40, seed=5).save(path)
+    return path

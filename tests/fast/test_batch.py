@@ -16,13 +16,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from _support import FakeBundled, random_canonical_state, smooth_rgb
+from _support import RAY_TEST_ENVIRONMENT, FakeBundled, ray_environment, smooth_rgb
 
 from artstyle import api
 from artstyle.api import make_config
@@ -30,7 +29,6 @@ from artstyle.batch.jobs import Item, expand, grid, picture_name, read_manifest,
 from artstyle.batch.run import SKIPPED, Batch, BatchReporter, Done, run_batch
 from artstyle.cli import main
 from artstyle.errors import ConfigError
-from artstyle.features.vgg import LAYERS
 from artstyle.files.metadata import read_metadata
 from artstyle.files.read import read_image
 from artstyle.runs import FAILED, WRITTEN
@@ -220,51 +218,6 @@ def test_ctrl_c_ends_the_batch_and_says_what_was_done(images: dict[str, Path], t
 # --------------------------------------------------------------------------- #
 # Ray
 # --------------------------------------------------------------------------- #
-
-
-@pytest.fixture(scope="session")
-def random_weights(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A random VGG19 in torchvision's layout (Caffe preprocessing), for Ray's worker processes."""
-    canonical = random_canonical_state(seed=77)
-    state = {}
-    for index, (name, kind, _, _) in enumerate(LAYERS):
-        if kind == "conv":
-            state[f"features.{index}.weight"] = canonical[f"{name}.weight"]
-            state[f"features.{index}.bias"] = canonical[f"{name}.bias"]
-    path = tmp_path_factory.mktemp("weights") / "random-caffe.pth"
-    torch.save(state, path)
-    return f"caffe:{path}"
-
-
-#: The test cluster listens on the loopback range only: Ray's token authentication is off for
-#: it (its driver, head and worker must otherwise share one token file).
-RAY_TEST_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-
-
-def ray_environment() -> dict[str, str]:
-    return {**os.environ, **RAY_TEST_ENVIRONMENT, "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="session")
-def local_ray() -> Iterator[Any]:
-    """Ray started once for the session, on 127.0.0.2, with two CPUs and a small object store."""
-    os.environ.update(RAY_TEST_ENVIRONMENT)
-    ray = pytest.importorskip("ray")
-    temp = Path("/tmp") / f"rt{os.getpid()}"
-    ray.init(
-        _node_ip_address="127.0.0.2",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=80 * 2**20,
-        _temp_dir=str(temp),
-        log_to_driver=False,
-        logging_level="ERROR",
-    )
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.ray

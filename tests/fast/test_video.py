@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from _clips import make_clip, panned, scene, tone
 from _support import FakeBundled, smooth_rgb
 from PIL import Image
 from test_robust_cli import FAST_FLAGS, signal_child
@@ -50,67 +51,6 @@ CaptureFixture = pytest.CaptureFixture[str]
 # --------------------------------------------------------------------------- #
 # Clips
 # --------------------------------------------------------------------------- #
-
-
-def scene(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """A smooth random picture, larger than a frame, to pan across."""
-    return np.asarray(smooth_rgb(width, height, seed=seed))
-
-
-def panned(picture: np.ndarray, count: int, size: tuple[int, int], step: int = 2) -> list[np.ndarray]:
-    """``count`` frames of ``size`` (w, h) panning right across ``picture`` by ``step`` px a frame."""
-    width, height = size
-    return [np.ascontiguousarray(picture[:height, t * step : t * step + width]) for t in range(count)]
-
-
-def make_clip(
-    path: Path,
-    frames: list[np.ndarray],
-    rate: Fraction = Fraction(30000, 1001),
-    audio: bool = True,
-    rotation: int = 0,
-) -> Path:
-    """An H.264 clip (yuv444p-free: yuv420p) of ``frames``, with a sine tone when ``audio``."""
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=rate, options={"crf": "10"})
-        video.width, video.height = frames[0].shape[1], frames[0].shape[0]
-        video.pix_fmt = "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        sound = container.add_stream("aac", rate=48000) if audio else None
-        for pixels in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        if sound is not None:
-            _tone(container, sound, seconds=len(frames) / float(rate))
-    return path
-
-
-def _tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
-    samples = np.sin(np.arange(int(48000 * seconds)) * 2 * np.pi * 440 / 48000).astype(np.float32)
-    for start in range(0, samples.size, 1024):
-        chunk = samples[start : start + 1024][None]
-        frame = av.AudioFrame.from_ndarray(np.repeat(chunk, 2, axis=0), format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts = 48000, start
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-
-
-@pytest.fixture
-def clip(tmp_path: Path) -> Path:
-    """Eight 48x32 frames panning across a picture at 29.97 fps, with sound."""
-    return make_clip(tmp_path / "clip.mp4", panned(scene(80, 40), 8, (48, 32)))
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    path = tmp_path / "style.png"
-    smooth_rgb(40, 40, seed=5).save(path)
-    return path
 
 
 def video_options(*extra: str) -> list[str]:
@@ -282,7 +222,7 @@ def test_what_is_not_a_video_is_one_clear_error(tmp_path: Path, name: str, probl
 def test_audio_only_and_empty_videos_are_refused(tmp_path: Path) -> None:
     sound = tmp_path / "sound.m4a"
     with av.open(str(sound), "w") as container:
-        _tone(container, container.add_stream("aac", rate=48000), seconds=0.2)
+        tone(container, container.add_stream("aac", rate=48000), seconds=0.2)
     with pytest.raises(VideoReadError, match="no video stream"):
         probe_video(str(sound))
     empty = tmp_path / "empty.mkv"

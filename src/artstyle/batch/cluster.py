@@ -14,8 +14,6 @@ was running, which run again elsewhere.
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -26,9 +24,8 @@ from typing import Any
 
 import torch
 
-from artstyle.api import Stylizer
 from artstyle.batch.jobs import Item
-from artstyle.batch.run import BatchReporter, Done, done_of, stylizer_for
+from artstyle.batch.run import BatchReporter, Done, done_of
 from artstyle.config import Config
 from artstyle.engine import StyleTargets
 from artstyle.engine.targets import content_dependent
@@ -38,57 +35,9 @@ from artstyle.files.convert import resize_long_side
 from artstyle.files.metadata import sidecar_path
 from artstyle.files.write import check_output_path
 from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Outcome, Signals, execute
+from artstyle.runs.cluster import MAX_RETRIES, connect, node_cpus, window_size, worker_stylizer
 from artstyle.runs.execute import error_message
 from artstyle.runs.job import read_input
-
-#: Retries of a task whose worker or node died (Ray's own failures, not a picture's).
-MAX_RETRIES = 3
-
-
-def ray_module() -> ModuleType:
-    """Ray, with its usage statistics off, or a clear error when the extra is missing."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--ray needs the [ray] extra: pip install 'artstyle[ray]'", option="ray") from None
-    return ray
-
-
-def connect(address: str | None) -> ModuleType:
-    """Ray connected to the cluster at ``address`` (``auto``: the local one; None:
-    ``RAY_ADDRESS``); an already connected Ray is used as it is."""
-    ray = ray_module()
-    _check_reachable(address)
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ArtstyleError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from None
-    return ray
-
-
-def _check_reachable(address: str | None) -> None:
-    """A one-line error at once for a HOST:PORT nobody listens on (Ray itself would retry
-    for minutes, printing its own warnings)."""
-    if not address or address == "auto" or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"expected HOST:PORT or auto, got {address!r}", option="ray")
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as exc:
-        raise ArtstyleError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}") from None
-
-
-def node_cpus(ray: ModuleType) -> int:
-    """The CPUs of the smallest live node with any (a job of that many runs on every node)."""
-    counts = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
-    counts = [count for count in counts if count > 0]
-    if not counts:
-        raise ArtstyleError("the Ray cluster has no CPUs")
-    return min(counts)
 
 
 @dataclass(frozen=True)
@@ -103,16 +52,13 @@ class Returned:
     sidecar: bytes | None = None
 
 
-_STYLIZERS: dict[tuple[str, str], Stylizer] = {}  # per worker process: the network loaded once
-
-
 def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | None, cpus: int) -> Returned:
     """On a worker: the picture's job in the run frame, into a temporary file; its bytes."""
     torch.set_num_threads(cpus)
     with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch:
         output = Path(scratch) / Path(job.output).name
         local = replace(job, styles=list(styles), output=str(output), style_targets=targets)
-        outcome = execute(local, stylizer=stylizer_for(job.config, _STYLIZERS))
+        outcome = execute(local, stylizer=worker_stylizer(job.config))
         if outcome.kind != WRITTEN:
             error = error_message(outcome.error) if outcome.error is not None else outcome.kind
             return Returned(outcome.kind, error, isinstance(outcome.error, ConfigError), outcome.seconds)
@@ -124,7 +70,7 @@ def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | Non
 def targets_task(content: InputImage, styles: list[InputImage], config: Config, cpus: int) -> StyleTargets:
     """On a worker: the style targets of a painting set at every scale a picture uses."""
     torch.set_num_threads(cpus)
-    return stylizer_for(config, _STYLIZERS).prepare(content.image, [s.image for s in styles], config).style_targets
+    return worker_stylizer(config).prepare(content.image, [s.image for s in styles], config).style_targets
 
 
 @dataclass
@@ -140,8 +86,7 @@ class RayExecutor:
         cpus = self.cpus_per_job or node_cpus(ray)
         stylize = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(stylize_task)
         targets = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(targets_task)
-        total = int(ray.cluster_resources().get("CPU", cpus))
-        window = self.window or max(2, 2 * max(1, total // cpus))
+        window = self.window or window_size(ray, cpus)
         pending: dict[Any, tuple[Item, Job, float]] = {}
         shared: dict[tuple[str, ...], tuple[Any, Any]] = {}
         queue = list(jobs)

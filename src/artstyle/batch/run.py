@@ -39,7 +39,7 @@ from artstyle.runs import (
     execute,
 )
 from artstyle.runs.checkpoint import fingerprint
-from artstyle.runs.execute import error_message, stop_kind
+from artstyle.runs.execute import error_message, stop_kind, stylizer_for
 from artstyle.runs.job import LEGACY_STOPPED_KEY, InputImage, describe, read_input
 
 SKIPPED = "skipped"
@@ -209,15 +209,6 @@ def _already_made(job: Job) -> bool:
         return False
     theirs = fingerprint(recorded_config.replace(seed=None), recorded_inputs)
     return mine == theirs
-
-
-def stylizer_for(config: Config, stylizers: dict[tuple[str, str], Stylizer]) -> Stylizer:
-    """The Stylizer of ``config``'s weights and device from ``stylizers``, made on first use
-    (the network is loaded once per process, its latest style targets reused)."""
-    key = (config.weights, config.device)
-    if key not in stylizers:
-        stylizers[key] = Stylizer(weights=config.weights, device=config.device)
-    return stylizers[key]
 
 
 class InProcess:

@@ -27,6 +27,8 @@ from artstyle.cli.flags import (
     Parser,
     add_config_options,
     add_output_options,
+    add_ray_options,
+    cpus_per_job,
     given_config,
 )
 from artstyle.cli.report import command, print_warning
@@ -51,15 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="make again the pictures that are already made")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary line stays)")
     cluster = parser.add_argument_group("Ray cluster")
-    cluster.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        default=os.environ.get("RAY_ADDRESS"),
-        help="run the pictures as Ray tasks on this cluster (HOST:PORT, or auto; default: $RAY_ADDRESS, else here)",
-    )
-    cluster.add_argument(
-        "--cpus-per-job", type=int, metavar="N", help="CPUs of each picture's task (default: all of a node's)"
-    )
+    add_ray_options(cluster, "pictures")
     files = parser.add_argument_group("output files")
     files.add_argument("--bit-depth", type=int, default=8, metavar="8|16", help="(default: 8)")
     files.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="(default: 95)")
@@ -77,8 +71,7 @@ def batch_from_args(args: argparse.Namespace) -> Batch:
     """The batch of the command line; ConfigError for a bad grid, manifest or option."""
     check_bit_depth(args.bit_depth, OUTPUT_FORMATS["." + args.format])
     check_jpeg_quality(args.jpeg_quality)
-    if args.cpus_per_job is not None and args.cpus_per_job < 1:
-        raise ConfigError(f"expected a whole number of at least 1, got {args.cpus_per_job}", option="cpus_per_job")
+    cpus_per_job(args)
     items: list[Item] = []
     if args.content or args.styles:
         if not args.content or not args.styles:

@@ -4,6 +4,7 @@ fields (the one source of defaults), and those of the run frame and of the files
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 from dataclasses import MISSING, Field, fields
 from typing import Any, NoReturn, cast
@@ -33,6 +34,24 @@ def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         metavar="N",
         help=f"refuse input images of more than N pixels, checked before decoding (default: {DEFAULT_MAX_PIXELS})",
     )
+
+
+def add_ray_options(group: argparse._ArgumentGroup, what: str) -> None:
+    """``--ray ADDRESS`` and ``--cpus-per-job N``: run ``what`` as tasks on a Ray cluster."""
+    group.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=os.environ.get("RAY_ADDRESS"),
+        help=f"run the {what} as Ray tasks on this cluster (HOST:PORT, or auto; default: $RAY_ADDRESS, else here)",
+    )
+    group.add_argument("--cpus-per-job", type=int, metavar="N", help="CPUs of each task (default: all of a node's)")
+
+
+def cpus_per_job(args: argparse.Namespace) -> int | None:
+    """``--cpus-per-job``, checked (ConfigError below 1)."""
+    if args.cpus_per_job is not None and args.cpus_per_job < 1:
+        raise ConfigError(f"expected a whole number of at least 1, got {args.cpus_per_job}", option="cpus_per_job")
+    return cast(int | None, args.cpus_per_job)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,16 +25,19 @@ from artstyle.cli.flags import (
     Parser,
     add_config_options,
     add_output_options,
+    add_ray_options,
+    cpus_per_job,
     given_config,
 )
 from artstyle.cli.report import command, print_warning
 from artstyle.engine import Progress
 from artstyle.errors import ConfigError, flag
-from artstyle.runs import INTERRUPTED, TERMINATED, WRITTEN, Outcome, Signals
+from artstyle.runs import INTERRUPTED, TERMINATED, WRITTEN, Signals
 from artstyle.runs.execute import error_message
+from artstyle.video.chunks import CHUNK_FRAMES, OVERLAP
 from artstyle.video.flow import FLOWS
 from artstyle.video.job import CRF, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
-from artstyle.video.run import VideoOutcome, VideoReporter, run_video
+from artstyle.video.run import FrameExecutor, VideoOutcome, VideoReporter, run_video
 from artstyle.video.work import recorded_seed
 
 
@@ -74,8 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("--no-clobber", action="store_true", help="never overwrite an existing output file")
     add_output_options(video)
+    _add_cluster_options(parser.add_argument_group("Ray cluster"))
     add_config_options(parser.add_argument_group("style transfer options (for every frame)"))
     return parser
+
+
+def _add_cluster_options(cluster: argparse._ArgumentGroup) -> None:
+    """``--ray``, ``--cpus-per-job`` and the chunking: a video in chunks on a Ray cluster."""
+    add_ray_options(cluster, "video in chunks")
+    cluster.add_argument(
+        "--chunk-frames",
+        type=int,
+        metavar="N",
+        help=f"frames of each chunk, split at scene cuts too (default: {CHUNK_FRAMES}; with --ray only)",
+    )
+    cluster.add_argument(
+        "--overlap",
+        type=int,
+        metavar="K",
+        help=f"frames a chunk starts early, cross-faded with the one before (default: {OVERLAP}; with --ray only)",
+    )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -85,7 +106,23 @@ def main(argv: Sequence[str]) -> int:
 
 def _video(args: argparse.Namespace, signals: Signals) -> int:
     job = job_from_args(args)
-    return report(run_video(job, FrameBar(args.quiet), signals=signals), args.quiet)
+    executor = executor_from_args(args)
+    return report(run_video(job, FrameBar(args.quiet), signals=signals, executor=executor), args.quiet)
+
+
+def executor_from_args(args: argparse.Namespace) -> FrameExecutor | None:
+    """The Ray executor of ``--ray`` (None: this process); ConfigError for chunking without it."""
+    cpus = cpus_per_job(args)
+    if not args.ray:
+        for option in ("chunk_frames", "overlap", "cpus_per_job"):
+            if getattr(args, option) is not None:
+                raise ConfigError("only applies on a Ray cluster: give --ray too", option=option)
+        return None
+    from artstyle.video.cluster import RayChunks
+
+    chunk_frames = CHUNK_FRAMES if args.chunk_frames is None else args.chunk_frames
+    overlap = min(OVERLAP, chunk_frames - 1) if args.overlap is None else args.overlap  # the default fits short chunks
+    return RayChunks(args.ray, cpus, chunk_frames, overlap)
 
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
@@ -135,7 +172,7 @@ class FrameBar(VideoReporter):
         parts += [f"{name} {losses[name]:.3g}" for name in ("content", "style", "temporal") if name in losses]
         self.bar.set_postfix_str(" ".join(parts))
 
-    def frame_done(self, index: int, outcome: Outcome) -> None:
+    def frame_done(self, index: int) -> None:
         if self.bar is not None:
             if self.bar.total is not None and index + 1 > self.bar.total:
                 self.bar.total = index + 1
@@ -179,7 +216,8 @@ def report(outcome: VideoOutcome, quiet: bool) -> int:
         kept = f"; {outcome.frames} finished frames kept in {outcome.work}, {flag('resume')} continues"
     if outcome.kind in (INTERRUPTED, TERMINATED):
         word = "stopped by SIGTERM" if outcome.kind == TERMINATED else "interrupted"
-        print(f"artstyle: {word} at frame {outcome.frames + 1}{kept}", file=sys.stderr)
+        where = "" if outcome.seams else f" at frame {outcome.frames + 1}"  # a cluster's chunks end in any order
+        print(f"artstyle: {word}{where}{kept}", file=sys.stderr)
         return EXIT_TERMINATED if outcome.kind == TERMINATED else EXIT_INTERRUPTED
     error = outcome.error
     text = error_message(error) if error is not None else f"the job {outcome.kind}"

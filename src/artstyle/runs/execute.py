@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from artstyle.api import Plan, Result, Stylizer
+from artstyle.config import Config
 from artstyle.engine import Progress, RunState
 from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError, DivergedError, OutOfMemoryError, flag
 from artstyle.features.layers import min_tile_size
@@ -351,3 +352,12 @@ def _scaled_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     if width >= height:
         return long_side, max(1, round(height * long_side / width))
     return max(1, round(width * long_side / height)), long_side
+
+
+def stylizer_for(config: Config, stylizers: dict[tuple[str, str], Stylizer]) -> Stylizer:
+    """The Stylizer of ``config``'s weights and device from ``stylizers``, made on first use
+    (the network is loaded once per process, its latest style targets reused)."""
+    key = (config.weights, config.device)
+    if key not in stylizers:
+        stylizers[key] = Stylizer(weights=config.weights, device=config.device)
+    return stylizers[key]

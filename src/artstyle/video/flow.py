@@ -109,6 +109,14 @@ def certainty(
     return np.asarray(np.clip(mask, 0.0, 1.0), dtype=np.float32)
 
 
+def link(current: Grey, previous: Grey, method: str = "dis-medium") -> tuple[Flow, npt.NDArray[np.float32]]:
+    """How frame ``current`` follows ``previous``: the backward flow (current -> previous)
+    and its :func:`certainty`, the photometric check included."""
+    backward = optical_flow(current, previous, method)
+    forward = optical_flow(previous, current, method)
+    return backward, certainty(backward, forward, frames=(current, previous))
+
+
 def warp(image: torch.Tensor, flow: Flow) -> torch.Tensor:
     """A (1, C, H, W) image (the previous frame's) warped onto the current frame by the
     backward ``flow``: ``out(x) = image(x + flow(x))``, bilinear, in float (never rounded),

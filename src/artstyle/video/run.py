@@ -10,7 +10,10 @@ trusted (disocclusions, motion boundaries, the frame's edge), the start is the c
 photo recoloured to the painting, as a still run starts.
 
 Each frame is one job of the run frame (:func:`artstyle.runs.execute`): its signals,
-atomic writes and failures are the still image's. Finished frames go to the work folder
+atomic writes and failures are the still image's. A :class:`FrameChain` stylizes
+consecutive frames so; a :class:`FrameExecutor` runs the excerpt's frames through chains:
+:class:`InProcess` here, in one chain, or :class:`artstyle.video.cluster.RayChunks` in
+chunks on a Ray cluster. Finished frames go to the work folder
 (:mod:`artstyle.video.work`); the video is written from them at the end
 (:class:`~artstyle.files.video.VideoOutput`). Nothing here prints: a
 :class:`VideoReporter` is told what happens and :func:`run_video` returns a
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from PIL import Image
@@ -44,10 +49,10 @@ from artstyle.files.video import (
     read_frames,
 )
 from artstyle.losses import temporal_loss
-from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Outcome, Reporter, Signals, Terminated, execute
+from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Reporter, Signals, Terminated, execute
 from artstyle.runs.execute import stop_kind, warnings_to
 from artstyle.runs.job import read_input
-from artstyle.video.flow import Grey, certainty, grey, optical_flow, warp
+from artstyle.video.flow import Grey, grey, link, warp
 from artstyle.video.job import CUT_RELIABLE, VideoJob
 from artstyle.video.work import WorkFolder, parameters
 
@@ -65,7 +70,7 @@ class VideoReporter:
     def progress(self, progress: Progress) -> None:
         """After every iteration of the current frame."""
 
-    def frame_done(self, index: int, outcome: Outcome) -> None:
+    def frame_done(self, index: int) -> None:
         """Frame ``index`` is finished and kept."""
 
     def scene_cut(self, index: int, reliable: float) -> None:
@@ -85,7 +90,8 @@ class VideoReporter:
 class VideoOutcome:
     """What became of a video job: ``kind`` as a still job's (WRITTEN, INTERRUPTED, ...),
     ``frames`` finished (kept in the work folder when the job did not end WRITTEN),
-    ``cuts`` the frames that started afresh at a scene cut, ``error`` what failed."""
+    ``cuts`` the frames that started afresh at a scene cut, ``seams`` those where a
+    chunk began on a cluster (:mod:`artstyle.video.cluster`), ``error`` what failed."""
 
     kind: str
     job: VideoJob
@@ -96,6 +102,7 @@ class VideoOutcome:
     seconds: float = 0.0
     work: str | None = None
     failed_frame: int | None = None  # the frame whose run failed or diverged
+    seams: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,11 +110,38 @@ class VideoOutcome:
 
 
 @dataclass
-class _Previous:
-    """The last frame: its input (grey, for the flow) and its stylized output in float."""
+class Excerpt:
+    """The frames a video job stylizes, and where they go: what a :class:`FrameExecutor`
+    is given. ``done`` frames (consecutive from the first) are finished in the work folder;
+    executors add to it, to ``cuts`` and to ``seams`` as they go."""
 
-    grey: Grey
-    output: torch.Tensor | None  # (1, 3, H, W) in [0, 1]; None while it is not needed
+    job: VideoJob
+    info: VideoInfo
+    start: float
+    end: float | None
+    size: tuple[int, int]
+    styles: list[InputImage]
+    work: WorkFolder
+    done: int = 0
+    cuts: list[int] = field(default_factory=list)
+    seams: list[int] = field(default_factory=list)
+
+    def frames(self) -> Iterator[VideoFrame]:
+        """The excerpt's frames at the output size, decoded one at a time."""
+        return read_frames(self.info, self.start, self.end, self.size)
+
+
+class FrameExecutor(Protocol):
+    """Stylizes an excerpt's frames into its work folder: :class:`InProcess` here, one after
+    another; :class:`artstyle.video.cluster.RayChunks` in chunks on a Ray cluster."""
+
+    def options(self) -> dict[str, object]:
+        """What it changes in the frames (kept in the work folder's record)."""
+        ...
+
+    def stylize(self, excerpt: Excerpt, reporter: VideoReporter, signals: Signals) -> list[int]:
+        """Every frame not finished yet into the work folder; the timestamps of all."""
+        ...
 
 
 def run_video(
@@ -116,17 +150,19 @@ def run_video(
     *,
     stylizer: Stylizer | None = None,
     signals: Signals | None = None,
+    executor: FrameExecutor | None = None,
 ) -> VideoOutcome:
     """Run ``job`` and say how it ended (never raises for bad input, signals or failures)."""
     reporter = reporter if reporter is not None else VideoReporter()
-    run = _VideoRun(job, reporter, signals if signals is not None else Signals(), stylizer)
+    executor = executor if executor is not None else InProcess(stylizer)
+    run = _VideoRun(job, reporter, signals if signals is not None else Signals(), executor)
     try:
         with warnings_to(reporter.warning):
             return run.run()
     except (KeyboardInterrupt, Terminated) as stop:
         return run.outcome(stop_kind(stop))
-    except _FrameFailed as failed:
-        return run.outcome(failed.outcome.kind, error=failed.outcome.error, failed_frame=run.done)
+    except FrameFailed as failed:
+        return run.outcome(failed.kind, error=failed.error, failed_frame=failed.index)
     except (ArtstyleError, OSError) as exc:
         return run.outcome(FAILED, error=exc)
     finally:
@@ -138,20 +174,27 @@ class _VideoRun:
     job: VideoJob
     reporter: VideoReporter
     signals: Signals
-    stylizer: Stylizer | None
+    executor: FrameExecutor
     started: float = field(default_factory=time.perf_counter)
-    done: int = 0
-    cuts: list[int] = field(default_factory=list)
-    work: WorkFolder | None = None
+    excerpt: Excerpt | None = None
 
     def outcome(
         self, kind: str, error: BaseException | None = None, total: int = 0, failed_frame: int | None = None
     ) -> VideoOutcome:
-        if self.work is not None and kind != WRITTEN:
-            self.done = max(self.done, self.work.count())  # a signal may come between a frame's file and its count
-        kept = str(self.work.path) if self.work is not None and kind != WRITTEN and self.done else None
+        excerpt = self.excerpt
+        if excerpt is None:
+            return VideoOutcome(kind, self.job, error=error, seconds=time.perf_counter() - self.started)
+        kept = None
+        if kind != WRITTEN:
+            work = excerpt.work
+            # A signal may come between a frame's file and its count.
+            excerpt.done = max(excerpt.done, work.count(), work.stored())
+            if work.path.is_dir() and work.empty():
+                work.remove()  # nothing to resume: a rerun starts as the first did
+            kept = str(work.path) if work.path.is_dir() else None
         seconds = time.perf_counter() - self.started
-        return VideoOutcome(kind, self.job, self.done, total, tuple(self.cuts), error, seconds, kept, failed_frame)
+        cuts, seams = tuple(sorted(set(excerpt.cuts))), tuple(sorted(excerpt.seams))
+        return VideoOutcome(kind, self.job, excerpt.done, total, cuts, error, seconds, kept, failed_frame, seams)
 
     def run(self) -> VideoOutcome:
         job = self.job
@@ -160,59 +203,93 @@ class _VideoRun:
         start, end = _excerpt(job, info)
         size = even_size(info.width, info.height, job.config.size)
         styles = [read_input(path) for path in job.styles]
-        self.work = WorkFolder(job.output, _record(job, info, styles, size))
-        self.done = self.work.open(job.resume)
-        self.stylizer = self.stylizer or Stylizer(weights=job.config.weights, device=job.config.device)
-        total = _frame_count(info, start, end)
-        self.reporter.started(total, self.done)
-        stamps = self._frames(info, start, end, size, styles)
+        work = WorkFolder(job.output, _record(job, info, styles, size, self.executor.options()))
+        done = work.open(job.resume)  # the folder is this job's from here on (not before: a leftover stays as it is)
+        self.excerpt = excerpt = Excerpt(job, info, start, end, size, styles, work, done)
+        self.reporter.started(_frame_count(info, start, end), excerpt.done)
+        stamps = self.executor.stylize(excerpt, self.reporter, self.signals)
         if not stamps:
             raise VideoReadError(f"cannot read video '{job.input}': no frames between {start:g} s and the end")
         self.reporter.encoding(len(stamps))
         with VideoOutput(job.output, info, Encoding(size, job.crf, start, end)) as output:
             for index, pts in enumerate(stamps):
-                output.write(self.work.frame(index), pts)
+                output.write(work.frame(index), pts)
                 self.signals.raise_pending()
             with self.signals.shielded():
                 output.finish()
-        self.work.remove()
+        work.remove()
+        excerpt.done = len(stamps)
         return self.outcome(WRITTEN, total=len(stamps))
 
-    def _frames(
-        self, info: VideoInfo, start: float, end: float | None, size: tuple[int, int], styles: list[InputImage]
-    ) -> list[int]:
-        """Stylize every frame not yet finished; the timestamps of all of them."""
-        assert self.work is not None
+
+@dataclass
+class InProcess:
+    """Stylizes the frames here, one after another, each tied to the one before."""
+
+    stylizer: Stylizer | None = None
+
+    def options(self) -> dict[str, object]:
+        return {}
+
+    def stylize(self, excerpt: Excerpt, reporter: VideoReporter, signals: Signals) -> list[int]:
+        job, work = excerpt.job, excerpt.work
+        self.stylizer = self.stylizer or Stylizer(weights=job.config.weights, device=job.config.device)
+        chain = FrameChain(job, excerpt.styles, self.stylizer, reporter, signals, excerpt.cuts)
         stamps: list[int] = []
-        previous: _Previous | None = None
-        palette = [image_to_tensor(resize_long_side(style.image, 256)) for style in styles]
-        for frame in read_frames(info, start, end, size):
+        for frame in excerpt.frames():
             stamps.append(frame.pts)
-            if frame.index < self.done:  # finished in an earlier run (resumed)
-                kept = frame.index == self.done - 1
-                output = torch.from_numpy(self.work.read(frame.index)).permute(2, 0, 1)[None] if kept else None
-                previous = _Previous(grey(frame.pixels), output)
+            if frame.index < excerpt.done:  # finished in an earlier run (resumed)
+                last = frame.index == excerpt.done - 1
+                chain.follow(frame, torch.from_numpy(work.read(frame.index)).permute(2, 0, 1)[None] if last else None)
                 continue
-            output = self._stylize(frame, previous, styles, palette)
-            previous = _Previous(grey(frame.pixels), output)
-            self.done = frame.index + 1
+            chain.stylize(frame, work.frame(frame.index))
+            excerpt.done = frame.index + 1
+            reporter.frame_done(frame.index)
         return stamps
 
-    def _stylize(
-        self, frame: VideoFrame, previous: _Previous | None, styles: list[InputImage], palette: list[torch.Tensor]
-    ) -> torch.Tensor:
-        """One frame through the run frame; its stylized output in float."""
-        assert self.work is not None
+
+@dataclass
+class _Previous:
+    """The last frame: its input (grey, for the flow) and its stylized output in float."""
+
+    grey: Grey
+    output: torch.Tensor | None  # (1, 3, H, W) in [0, 1]; None while it is not needed
+
+
+@dataclass
+class FrameChain:
+    """Consecutive frames of one clip, each stylized by one job of the run frame and tied
+    to the one before (see the module). The first, and the first after a scene cut, get
+    a whole run of their own; ``cuts`` gets the scene cuts' frame numbers."""
+
+    job: VideoJob
+    styles: list[InputImage]
+    stylizer: Stylizer
+    reporter: VideoReporter
+    signals: Signals
+    cuts: list[int] = field(default_factory=list)
+    previous: _Previous | None = None
+
+    def __post_init__(self) -> None:
+        self.palette = [image_to_tensor(resize_long_side(style.image, 256)) for style in self.styles]
+
+    def follow(self, frame: VideoFrame, output: torch.Tensor | None) -> None:
+        """``frame`` was stylized earlier into ``output`` (needed for the next frame only)."""
+        self.previous = _Previous(grey(frame.pixels), output)
+
+    def stylize(self, frame: VideoFrame, path: Path) -> torch.Tensor:
+        """``frame`` through the run frame into the 16-bit PNG ``path``; its output in float.
+        Raises :class:`FrameFailed` when its job does not finish."""
         content = image_to_tensor(Image.fromarray(frame.pixels))
-        tie = self._tie(frame, previous, content, palette)
+        tie = self._tie(frame, content)
         config = self.job.config
         if tie is not None:
             config = config.replace(pyramid=False, iterations=self.job.frame_iterations)
-        self.reporter.frame_started(frame.index, None if tie is not None else self._fresh(frame.index, previous))
+        self.reporter.frame_started(frame.index, None if tie is not None else self._fresh(frame.index))
         job = Job(
             content=_frame_input(self.job.input, frame),
-            styles=list(styles),
-            output=str(self.work.frame(frame.index)),
+            styles=list(self.styles),
+            output=str(path),
             config=config,
             bit_depth=16,
             init_tensor=tie[0] if tie is not None else None,
@@ -221,26 +298,22 @@ class _VideoRun:
         )
         outcome = execute(job, _FrameReporter(self.reporter), stylizer=self.stylizer, signals=self.signals)
         if not outcome.ok or outcome.result is None or outcome.result.tensor is None:
-            raise _FrameFailed(outcome)
-        self.reporter.frame_done(frame.index, outcome)
+            raise FrameFailed(outcome.kind, outcome.error, frame.index)
+        self.follow(frame, outcome.result.tensor)
         return outcome.result.tensor
 
-    def _fresh(self, index: int, previous: _Previous | None) -> str:
+    def _fresh(self, index: int) -> str:
         if not self.job.temporal:
             return "independent"
-        return "first" if previous is None or index == 0 else "scene cut"
+        return "first" if self.previous is None or index == 0 else "scene cut"
 
-    def _tie(
-        self, frame: VideoFrame, previous: _Previous | None, content: torch.Tensor, palette: list[torch.Tensor]
-    ) -> tuple[torch.Tensor, tuple[Term, ...]] | None:
+    def _tie(self, frame: VideoFrame, content: torch.Tensor) -> tuple[torch.Tensor, tuple[Term, ...]] | None:
         """The start and the temporal term of a frame tied to the previous one; None for a
         frame that starts afresh (the first, a scene cut, or every frame without the term)."""
+        previous = self.previous
         if not self.job.temporal or previous is None or previous.output is None:
             return None
-        current = grey(frame.pixels)
-        backward = optical_flow(current, previous.grey, self.job.flow)
-        forward = optical_flow(previous.grey, current, self.job.flow)
-        mask = certainty(backward, forward, frames=(current, previous.grey))
+        backward, mask = link(grey(frame.pixels), previous.grey, self.job.flow)
         reliable = float(mask.mean())
         if reliable < CUT_RELIABLE:
             self.cuts.append(frame.index)
@@ -248,9 +321,9 @@ class _VideoRun:
             return None
         warped = warp(previous.output, backward)
         trusted = torch.from_numpy(mask)[None, None]
-        weights = list(self.job.config.style_weights or [1.0] * len(palette))
+        weights = list(self.job.config.style_weights or [1.0] * len(self.palette))
         term = Term("temporal", TemporalTarget(warped, trusted), self.job.temporal_weight)
-        return starting_image(warped, trusted, content, palette, weights), (term,)
+        return starting_image(warped, trusted, content, self.palette, weights), (term,)
 
 
 def starting_image(
@@ -280,12 +353,13 @@ class TemporalTarget:
         return temporal_loss(image, target, trusted)
 
 
-class _FrameFailed(ArtstyleError):
-    """A frame's job did not finish: its outcome says how (raised to end the video job)."""
+class FrameFailed(ArtstyleError):
+    """Frame ``index``'s job did not finish: ``kind`` says how (FAILED, DIVERGED, ...) and
+    ``error`` why (raised to end the video job)."""
 
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(str(outcome.error) if outcome.error is not None else outcome.kind)
-        self.outcome = outcome
+    def __init__(self, kind: str, error: BaseException | None, index: int) -> None:
+        super().__init__(str(error) if error is not None else kind)
+        self.kind, self.error, self.index = kind, error, index
 
 
 class _FrameReporter(Reporter):
@@ -324,11 +398,13 @@ def _frame_input(video: str, frame: VideoFrame) -> InputImage:
     return InputImage(Image.fromarray(frame.pixels), f"{Path(video).name}#frame{frame.index + 1}", digest)
 
 
-def _record(job: VideoJob, info: VideoInfo, styles: list[InputImage], size: tuple[int, int]) -> dict[str, object]:
+def _record(
+    job: VideoJob, info: VideoInfo, styles: list[InputImage], size: tuple[int, int], executed: dict[str, object]
+) -> dict[str, object]:
     """What the work folder's frames are computed from (see :class:`~artstyle.video.work.WorkFolder`)."""
     return {
         "input": {"file": Path(job.input).name, "sha256": sha256_file(job.input)},
         "styles": [style.describe() for style in styles],
         "parameters": parameters(job.config.to_dict()),
-        "video": {**job.options(), "size": list(size)},
+        "video": {**job.options(), "size": list(size), **executed},
     }

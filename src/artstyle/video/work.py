@@ -3,7 +3,8 @@
 ``artstyle video clip.mp4 starry.jpg -o out.mp4`` keeps ``out.mp4.work/``: ``job.json``,
 what the frames are computed from (the sha256 of the clip and the paintings, every option
 that changes a frame), and one 16-bit PNG per finished frame (``frame_000001.png`` ...,
-each written atomically by the run frame, with the frame's own metadata). A stopped or
+each written atomically by the run frame, with the frame's own metadata; on a cluster,
+``parts/`` keeps the versions of an overlap's frames until both chunks' are there). A stopped or
 crashed job loses at most the frame it was on; ``--resume`` continues after the last
 finished one, refusing a folder of another clip, paintings or options. The folder is
 removed once the video is written.
@@ -80,8 +81,24 @@ class WorkFolder:
                 what = _difference(key, recorded.get(key), self.record.get(key))
                 raise CheckpointError(f"the work folder '{self.path}' is of {what}", option="resume")
 
+    def stored(self) -> int:
+        """The finished frames here, in any order (a cluster's chunks end in any order)."""
+        return sum(1 for _ in self.path.glob("frame_*.png"))
+
+    def empty(self) -> bool:
+        """Whether it holds no finished frame and no part of one (nothing to resume)."""
+        parts = self.path / "parts"
+        return not self.stored() and not (parts.is_dir() and any(parts.iterdir()))
+
     def frame(self, index: int) -> Path:
         return self.path / frame_name(index)
+
+    def part(self, index: int, version: str) -> Path:
+        """A version of frame ``index`` waiting for the other to be cross-faded with it
+        (``parts/frame_000001.a.png``: the owning chunk's; ``.b``: the next chunk's warm-up)."""
+        folder = self.path / "parts"
+        folder.mkdir(exist_ok=True)
+        return folder / frame_name(index).replace(".png", f".{version}.png")
 
     def read(self, index: int) -> npt.NDArray[np.float32]:
         """Finished frame ``index`` as (H, W, 3) float RGB in [0, 1] (16-bit precision)."""

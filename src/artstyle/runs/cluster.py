@@ -1,0 +1,82 @@
+"""Jobs on a Ray cluster (the ``[ray]`` extra): connecting to it, and what every front end
+that sends tasks there shares (``artstyle batch --ray``, ``artstyle video --ray``).
+
+Ray is imported only here and only when asked for, with its usage statistics off. An
+address nobody listens on is one line at once (Ray itself retries for minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import ModuleType
+
+from artstyle.api import Stylizer
+from artstyle.config import Config
+from artstyle.errors import ArtstyleError, ConfigError
+from artstyle.runs.execute import stylizer_for
+
+#: Retries of a task whose worker or node died (Ray's own failures, not a job's).
+MAX_RETRIES = 3
+
+
+def ray_module() -> ModuleType:
+    """Ray, with its usage statistics off, or a clear error when the extra is missing."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs the [ray] extra: pip install 'artstyle[ray]'", option="ray") from None
+    return ray
+
+
+def connect(address: str | None) -> ModuleType:
+    """Ray connected to the cluster at ``address`` (``auto``: the local one; None:
+    ``RAY_ADDRESS``); an already connected Ray is used as it is."""
+    ray = ray_module()
+    check_reachable(address)
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ArtstyleError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from None
+    return ray
+
+
+def check_reachable(address: str | None) -> None:
+    """A one-line error at once for a HOST:PORT nobody listens on; a usage error for a
+    malformed one."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"expected HOST:PORT or auto, got {address!r}", option="ray")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ArtstyleError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
+def node_cpus(ray: ModuleType) -> int:
+    """The CPUs of the smallest live node with any (a job of that many runs on every node)."""
+    counts = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+    counts = [count for count in counts if count > 0]
+    if not counts:
+        raise ArtstyleError("the Ray cluster has no CPUs")
+    return min(counts)
+
+
+def window_size(ray: ModuleType, cpus: int) -> int:
+    """How many tasks of ``cpus`` CPUs to keep in flight: two per slot in the cluster, so
+    that every slot has its next task waiting while a result comes back."""
+    total = int(ray.cluster_resources().get("CPU", cpus))
+    return max(2, 2 * max(1, total // cpus))
+
+
+_STYLIZERS: dict[tuple[str, str], Stylizer] = {}  # per worker process: the network loaded once
+
+
+def worker_stylizer(config: Config) -> Stylizer:
+    """On a worker: the stylizer for ``config``'s network and device, loaded once per
+    process, its latest style targets kept for the next task with the same paintings."""
+    return stylizer_for(config, _STYLIZERS)
