@@ -15,7 +15,6 @@ keeps every finished chunk: ``--resume`` sends only the others.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +47,11 @@ class ChunkResult:
     cuts: tuple[int, ...] = ()
     error: str | None = None
     failed_frame: int | None = None
-    seconds: float = 0.0
 
 
 def chunk_task(chunk: Chunk, styles: list[InputImage], job: VideoJob, cpus: int) -> ChunkResult:
     """On a worker: the chunk's frames stylized as one chain, into a temporary folder; their bytes."""
     torch.set_num_threads(cpus)
-    started = time.perf_counter()
     chain = FrameChain(job, styles, worker_stylizer(job.config), VideoReporter(), Signals())
     frames: list[tuple[int, bytes]] = []
     with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch:
@@ -66,7 +63,7 @@ def chunk_task(chunk: Chunk, styles: list[InputImage], job: VideoJob, cpus: int)
         except FrameFailed as failed:
             error = error_message(failed.error) if failed.error is not None else None
             return ChunkResult(failed.kind, error=error, failed_frame=failed.index)
-    return ChunkResult(WRITTEN, tuple(frames), tuple(chain.cuts), seconds=time.perf_counter() - started)
+    return ChunkResult(WRITTEN, tuple(frames), tuple(chain.cuts))
 
 
 @dataclass
