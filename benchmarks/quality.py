@@ -89,12 +89,21 @@ def _tubingen_pairs() -> list[Pair]:
     return pairs
 
 
+#: Our own pairs: other photos, other paintings (the photo's and the painting's files).
+OWN = (
+    ("chelsea.png", "great_wave.jpg"),
+    ("astronaut.png", "woman-with-hat-matisse.jpg"),
+    ("coffee.png", "udnie.jpg"),
+    ("rocket.jpg", "the_scream.jpg"),
+)
+
+
 def _own_pairs() -> list[Pair]:
-    own = [("chelsea", "great_wave"), ("astronaut", "woman-with-hat-matisse"), ("coffee", "udnie")]
-    return [
-        Pair(f"{content}_{style.split('-')[0]}", IMAGES / f"{content}.png", (IMAGES / f"{style}.jpg",), size=256)
-        for content, style in own
-    ]
+    pairs = []
+    for content, style in OWN:
+        name = f"{content.split('.')[0]}_{style.split('-')[0].split('.')[0]}"
+        pairs.append(Pair(name, IMAGES / content, (IMAGES / style,)))
+    return pairs
 
 
 PAIRS = {pair.name: pair for pair in _tubingen_pairs() + _own_pairs()}
@@ -110,6 +119,11 @@ def reference_of(pair: Pair, stylizer: Stylizer, out_dir: Path) -> Image.Image:
     """The pair's reference: the published picture, or our classic run (made when missing)."""
     if pair.reference is not None:
         return read_image(pair.reference)
+    return classic_picture(pair, stylizer, out_dir)
+
+
+def classic_picture(pair: Pair, stylizer: Stylizer, out_dir: Path) -> Image.Image:
+    """The classic recipe's picture of the pair by our engine, made once into out_dir/references/."""
     path = out_dir / "references" / f"{pair.name}_{pair.size}.png"
     if not path.exists():
         content = read_image(pair.content)
@@ -197,6 +211,23 @@ def print_row(row: Row, args: argparse.Namespace) -> None:
         print(f"{'':<4}{'absolute':<23}{o.content:>9.4g}{t.content:>7.4g}{'':>6}{o.style:>8.4g}{t.style:>7.4g}")
 
 
+def classic_check(pairs: list[Pair], stylizer: Stylizer, out_dir: Path) -> None:
+    """For pairs with a published picture, our classic run scored beside it: how well the
+    references we make ourselves stand in for neural-style's."""
+    print("\nour classic recipe (CLASSIC) against neural-style's published picture, same evaluation")
+    print(f"{'pair':<22}{'content':>9}{'ref':>7}{'x':>6}{'style':>8}{'ref':>7}{'x':>6}{'noise':>8}{'ref':>7}{'x':>6}")
+    for pair in pairs:
+        if pair.reference is None:
+            continue
+        evaluator = Evaluator(read_image(pair.content), [read_image(s) for s in pair.styles], size=pair.size)
+        ours = evaluator.score(classic_picture(pair, stylizer, out_dir))
+        theirs = evaluator.score(read_image(pair.reference))
+        cells = [(ours.content_rel, theirs.content_rel, 9, 3), (ours.style_rel, theirs.style_rel, 8, 3)]
+        cells.append((ours.noise, theirs.noise, 8, 4))
+        line = "".join(f"{a:>{w}.{p}f}{b:>7.{p}f}{a / b:>6.2f}" for a, b, w, p in cells)
+        print(f"{pair.name:<22}{line}", flush=True)
+
+
 def print_summary(rows: list[Row]) -> None:
     worst = sorted(rows, key=lambda row: -max(row.ratios[0], row.ratios[1]))
     failed = [row.pair.name for row in rows if not row.passes]
@@ -249,11 +280,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", action="store_true", help="print each style layer's error")
     parser.add_argument("--absolute", action="store_true", help="print the earlier releases' absolute numbers")
     parser.add_argument("--reuse", action="store_true", help="score the pictures an earlier run saved in --out-dir")
+    parser.add_argument(
+        "--classic-check",
+        action="store_true",
+        help="only make the classic recipe for the chosen pairs that have a published picture, and score both",
+    )
     args = parser.parse_args(argv)
     options = parse_config(args.config)
     make_config(**options)  # bad settings fail here, before any work
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stylizer = Stylizer()
+    if args.classic_check:
+        classic_check([PAIRS[name] for name in args.pairs], stylizer, args.out_dir)
+        return 0
     print_header(args)
     rows = []
     for name in args.pairs:

@@ -473,7 +473,7 @@ def peak_rss(command: Sequence[str]) -> tuple[int, int, str]:
 def lbfgs_history_size(height: int, width: int) -> int:
     """The history length artstyle's L-BFGS keeps for an image of this size."""
     image = torch.zeros(1, 3, height, width, requires_grad=True)
-    return int(make_optimizer("lbfgs", image, 1.0).defaults["history_size"])
+    return int(make_optimizer("lbfgs", image, 1.0).state_dict()["param_groups"][0]["history_size"])
 
 
 def full_run_history(height: int, width: int) -> int:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from artstyle.engine import Objective, Progress, make_optimizer, optimize
+from artstyle.engine.optimizers import Adam, BoxLBFGS
 from artstyle.features.vgg import VGG19Features
 from artstyle.losses import content_loss, gram_matrix, style_loss, tv_loss
 
@@ -290,10 +291,10 @@ def test_no_callback_is_fine(objective: Objective, tiny_tensors: Pair) -> None:
 def test_make_optimizer() -> None:
     image = torch.zeros(1, 3, 2, 2, requires_grad=True)
     lbfgs = make_optimizer("lbfgs", image, 0.7)
-    assert isinstance(lbfgs, torch.optim.LBFGS)
-    assert lbfgs.defaults["max_iter"] == 1 and lbfgs.defaults["lr"] == 0.7
+    assert isinstance(lbfgs, BoxLBFGS)
+    assert lbfgs.group["lr"] == 0.7 and lbfgs.group["history_size"] == 100
     adam = make_optimizer("adam", image, 0.02)
-    assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.02
+    assert isinstance(adam, Adam) and adam.group["lr"] == 0.02
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         make_optimizer("sgd", image, 1.0)
 

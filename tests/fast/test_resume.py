@@ -134,7 +134,7 @@ def test_a_state_holds_what_the_next_iteration_needs(
     warmup, lbfgs, boundary, second = (loaded(states[k]) for k in (5, 12, 13, 14))
     assert (warmup.optimizer, lbfgs.optimizer, second.optimizer) == ("adam", "lbfgs", "lbfgs")
     assert boundary.optimizer is None and boundary.optimizer_state is None  # the next scale starts afresh
-    assert lbfgs.optimizer_state is not None and len(lbfgs.optimizer_state["state"][0]["old_dirs"]) >= 1
+    assert lbfgs.optimizer_state is not None and len(lbfgs.optimizer_state["state"][0]["steps"]) >= 1
     assert tuple(boundary.image.shape) == (1, 3, 16, 16) and tuple(second.image.shape) == (1, 3, 32, 32)
     assert torch.equal(second.image, seen[13].image)  # the image after iteration 14, as shown
 

@@ -7,6 +7,7 @@ and it reports through callbacks (:class:`Progress`, :class:`RunState`).
 * :mod:`~artstyle.engine.tiled`: the same objective, tile by tile, for large images;
 * :mod:`~artstyle.engine.targets`: the style images' statistics as a value, computed once;
 * :mod:`~artstyle.engine.loop`: L-BFGS or Adam at one scale, divergence, checkpoints;
+* :mod:`~artstyle.engine.optimizers`: L-BFGS in the box [0, 1] that keeps no worse step, and Adam;
 * :mod:`~artstyle.engine.pyramid`: coarse to fine over the scales;
 * :mod:`~artstyle.engine.plan`: the scales, their iterations and the memory plan;
 * :mod:`~artstyle.engine.images`: resizing and RGB views of image tensors.
@@ -23,7 +24,6 @@ from artstyle.engine.loop import (
     RunState,
     SelfDifferentiating,
     StateCallback,
-    make_optimizer,
     optimize,
 )
 from artstyle.engine.objective import (
@@ -36,6 +36,7 @@ from artstyle.engine.objective import (
     normalised_masks,
     style_targets,
 )
+from artstyle.engine.optimizers import make_optimizer
 from artstyle.engine.plan import LBFGS_HISTORY, Stage, plan_stages, stage_sizes
 from artstyle.engine.pyramid import optimize_stages
 from artstyle.engine.targets import StyleTargets

@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 import torch
 
 from artstyle.engine.images import as_rgb
+from artstyle.engine.optimizers import BoxLBFGS, ImageOptimizer, make_optimizer
 from artstyle.engine.plan import LBFGS_HISTORY
 from artstyle.errors import CheckpointError, DivergedError, flag
 
@@ -72,20 +73,6 @@ StateCallback = Callable[[RunState], None]
 # recovers, some 70 iterations later). A few Adam steps first give it a sane start.
 LBFGS_WARMUP_STEPS = 10
 LBFGS_WARMUP_LR = 0.02
-
-
-def make_optimizer(
-    name: str, image: torch.Tensor, learning_rate: float, history_size: int = LBFGS_HISTORY
-) -> torch.optim.Optimizer:
-    """L-BFGS takes one iteration per ``step`` (no line search, ``history_size`` steps of
-    history, 100 by default as in neural-style)."""
-    if name == "lbfgs":
-        return torch.optim.LBFGS(
-            [image], lr=learning_rate, max_iter=1, history_size=history_size, tolerance_grad=-1, tolerance_change=-1
-        )
-    if name == "adam":
-        return torch.optim.Adam([image], lr=learning_rate)
-    raise ValueError(f"unknown optimizer {name!r}")
 
 
 Render = Callable[[torch.Tensor], torch.Tensor]
@@ -250,7 +237,7 @@ class _ScaleRun:
         self.objective, self.image, self.make, self.place, self.show = objective, image, make, place, show
         self.callback, self.checkpoint, self.checkpoint_every = callback, checkpoint, checkpoint_every
         self.parts: dict[str, torch.Tensor] = {}
-        self.phase, self.opt = "", cast(torch.optim.Optimizer, None)
+        self.phase, self.opt = "", cast(ImageOptimizer, None)
 
     def begin(self, step: int, resume: RunState | None) -> None:
         """Make the optimizer that took iteration ``step`` and, resuming, give it its state."""
@@ -259,7 +246,6 @@ class _ScaleRun:
             _load_optimizer_state(self.opt, self.phase, resume)
 
     def closure(self) -> torch.Tensor:
-        self.opt.zero_grad(set_to_none=True)
         if isinstance(self.objective, SelfDifferentiating):
             loss, self.parts = self.objective.loss_and_gradient(self.image)
             _check_loss(loss, self.parts)
@@ -277,7 +263,7 @@ class _ScaleRun:
         if make.adam_steps and step == make.adam_steps + 1:
             self.phase, self.opt = make.taking(step)
         try:
-            _take_step(self.opt, self.closure, self.image)
+            _take_step(self.opt, self.closure, self.image, last=step == place.iterations)
         except _NonFinite as bad:
             where = _Where(place.first_step + step - 1, place.total, place.scale, place.scales, step == 1, self.phase)
             show = None if step == 1 else self.show
@@ -316,7 +302,7 @@ class _Optimizers:
     learning_rate: float
     history_size: int
 
-    def taking(self, step: int) -> tuple[str, torch.optim.Optimizer]:
+    def taking(self, step: int) -> tuple[str, ImageOptimizer]:
         """The optimizer that takes iteration ``step``, and its name: Adam during the warm-up."""
         if self.adam_steps and step <= self.adam_steps:
             return "adam", make_optimizer("adam", self.image, LBFGS_WARMUP_LR)
@@ -333,11 +319,16 @@ def _check_gradient(image: torch.Tensor) -> None:
         raise _NonFinite("gradient", image.grad)
 
 
-def _take_step(opt: torch.optim.Optimizer, closure: Callable[[], torch.Tensor], image: torch.Tensor) -> None:
-    """One optimizer step, then the clamp to [0, 1]. A non-finite loss or gradient stops it
-    before the update (:class:`_NonFinite`); a non-finite update is undone, then reported."""
+def _take_step(opt: ImageOptimizer, closure: Callable[[], torch.Tensor], image: torch.Tensor, *, last: bool) -> None:
+    """One optimizer step, then the clamp to [0, 1]; the ``last`` of a scale, with L-BFGS,
+    only settles on the best point evaluated (:meth:`BoxLBFGS.settle`). A non-finite loss
+    or gradient stops it before the update (:class:`_NonFinite`); a non-finite update is
+    undone, then reported."""
     previous = image.detach().clone()
-    opt.step(cast(Callable[[], float], closure))
+    if last and isinstance(opt, BoxLBFGS):
+        opt.settle(closure)
+    else:
+        opt.step(closure)
     with torch.no_grad():
         if not bool(torch.isfinite(image).all()):
             bad = image.detach().clone()
@@ -381,7 +372,7 @@ def _diverged(
     )
 
 
-def _load_optimizer_state(opt: torch.optim.Optimizer, phase: str, resume: RunState) -> None:
+def _load_optimizer_state(opt: ImageOptimizer, phase: str, resume: RunState) -> None:
     if resume.optimizer != phase or resume.optimizer_state is None:
         raise CheckpointError(
             f"the checkpoint holds the state of {resume.optimizer or 'no optimizer'}, "
