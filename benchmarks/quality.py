@@ -7,11 +7,14 @@ The set (``PAIRS``; ``--pairs`` picks some):
   512 px, against jcjohnson/neural-style's published outputs; and the four single
   styles again with ``--preserve-color luminance`` against its ``-original_colors 1``
   outputs;
-* pairs of our own from ../shared/images/ (other photos, other paintings) at 256 px,
-  against a long, converged run of the classic recipe made by our own engine
-  (``CLASSIC``: noise start, one scale, 1000 L-BFGS iterations, neural-style's weights
-  with its TV weight converted to ours). These references are made once, when missing,
-  into --out-dir/references/ (about 5 minutes each on 2 cores), and reused.
+* pairs of our own from ../shared/images/ (other photos, other paintings, ``OWN``) at
+  512 px, against a long, converged run of the classic recipe made by our own engine
+  (``CLASSIC``: noise start, one scale, 1000 L-BFGS iterations, neural-style's
+  normalisation and weights, with its TV weight converted to ours), a stand-in for
+  what neural-style would publish for them. These references are made once, when
+  missing, into --out-dir/references/ (15-20 minutes each on 2 cores), and reused.
+  ``--classic-check`` makes the same recipe for the pairs that have a published
+  picture and scores both, to see how well it stands in.
 
 For each pair it prints the fixed, relative evaluation of ``evaluation.py`` (content,
 style: lower is better) and the neighbour-difference noise figure, ours beside the
@@ -54,7 +57,16 @@ TOLERANCE = 1.05
 #: The classic recipe (Gatys et al. as neural-style runs it) for the references we make.
 #: neural-style's TV weight 1e-3 is on half the sum of squared differences in 0-255 units;
 #: ours is on their means in [0, 1]: the same term is 1e-3 / 2 * 255^2 * 3*H*W of ours.
-CLASSIC = {"pyramid": False, "init": "noise", "iterations": 1000, "content_weight": 5, "style_weight": 100}
+CLASSIC = {
+    "pyramid": False,
+    "init": "noise",
+    "iterations": 1000,
+    "normalization": "absolute",
+    "content_weight": 5,
+    "style_weight": 100,
+    "content_layers": "relu4_2",
+    "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+}
 
 
 @dataclass(frozen=True)

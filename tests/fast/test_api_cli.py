@@ -230,7 +230,7 @@ def test_cli_writes_a_png_with_its_parameters_and_inputs(
     parameters = meta["parameters"]
     assert isinstance(parameters, dict)
     assert parameters["size"] == 32 and parameters["iterations"] == 2
-    assert parameters["style_layers"] == "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
+    assert parameters["style_layers"] == "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1:0.25"
     assert isinstance(parameters["seed"], int)
     assert meta["inputs"] == {
         "content": {"file": "content.png", "sha256": sha256(files["content"])},

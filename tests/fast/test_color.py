@@ -10,6 +10,8 @@ from artstyle.color import (
     blend_color_stats,
     color_stats,
     luminance,
+    map_colors,
+    map_principal_colors,
     match_color,
     match_luminance,
     recolor,
@@ -116,3 +118,34 @@ def test_with_style_masks_each_region_takes_its_own_styles_colours() -> None:
     torch.testing.assert_close(start[..., :4], recolor(content, [warm], [1.0])[..., :4])
     torch.testing.assert_close(start[..., 8:], recolor(content, [cool], [1.0])[..., 8:])
     torch.testing.assert_close(start[..., 4:8], content[..., 4:8])  # no style there: the photo as it is
+
+
+def along(seed: int, dark: tuple[float, float, float], light: tuple[float, float, float]) -> torch.Tensor:
+    """A (1, 3, 16, 12) image whose colours spread mostly from ``dark`` to ``light``."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.rand(1, 1, 16, 12, generator=generator)
+    ends = torch.tensor(dark).reshape(1, 3, 1, 1), torch.tensor(light).reshape(1, 3, 1, 1)
+    return (ends[0] + t * (ends[1] - ends[0]) + 0.02 * torch.randn(1, 3, 16, 12, generator=generator)).clamp(0, 1)
+
+
+def test_principal_axes_carry_the_photos_main_contrast_onto_the_paintings() -> None:
+    photo = along(20, dark=(0.2, 0.2, 0.2), light=(0.8, 0.8, 0.8))  # a grey ramp
+    painting = along(21, dark=(0.3, 0.1, 0.2), light=(0.9, 0.2, 0.2))  # dark to light red
+    mapped = map_principal_colors(photo, *color_stats(painting))
+    for got, want in zip(color_stats(mapped), color_stats(painting), strict=True):
+        torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-2)  # up to the clamp at 0 and 1
+    ends = luminance(photo).flatten().argmin(), luminance(photo).flatten().argmax()
+    darkest, lightest = (mapped[0, 0].flatten()[k] for k in ends)
+    assert darkest < 0.4 and lightest > 0.85  # light to light red, dark to dark: the painting's whole range
+    # The least-moving map spreads the photo's contrast over the painting's weaker axes too.
+    least = map_colors(photo, *color_stats(painting))[0, 0].flatten()
+    assert float(least[ends[1]] - least[ends[0]]) < 0.6 * float(lightest - darkest)
+
+
+def test_principal_axes_onto_a_grey_painting_leave_no_colour() -> None:
+    photo = image(22, mean=(0.5, 0.4, 0.3), spread=0.1)
+    grey = along(23, dark=(0.2, 0.2, 0.2), light=(0.8, 0.8, 0.8)).mean(dim=1, keepdim=True).expand(1, 3, 16, 12)
+    mapped = map_principal_colors(photo, *color_stats(grey))
+    chroma = rgb_to_yiq(mapped)[:, 1:]
+    assert float(chroma.abs().max()) < 1e-4
+    assert torch.isfinite(map_principal_colors(torch.full((1, 3, 4, 4), 0.5), *color_stats(grey))).all()

@@ -13,13 +13,13 @@ from artstyle.api import make_config
 from artstyle.config import Config, flag, parse_layers
 from artstyle.errors import ConfigError, LayerNameError
 
-DEFAULT_STYLE = (("relu1_1", 1.0), ("relu2_1", 1.0), ("relu3_1", 1.0), ("relu4_1", 1.0), ("relu5_1", 1.0))
+DEFAULT_STYLE = (("relu1_1", 1.0), ("relu2_1", 1.0), ("relu3_1", 1.0), ("relu4_1", 1.0), ("relu5_1", 0.25))
 
 
 def test_the_defaults_are_valid_and_as_documented() -> None:
     config = Config()
     assert config.size == 512
-    assert (config.content_weight, config.style_weight, config.tv_weight) == (1.0, 1.5, 12.0)
+    assert (config.content_weight, config.style_weight, config.tv_weight) == (1.0, 2.0, 5.7)
     assert config.normalization == "relative"
     assert config.content_layers == (("relu4_2", 1.0),)
     assert config.style_layers == DEFAULT_STYLE

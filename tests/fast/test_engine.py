@@ -15,7 +15,7 @@ import torch
 from artstyle.engine import Objective, Progress, make_optimizer, optimize
 from artstyle.engine.optimizers import Adam, BoxLBFGS
 from artstyle.features.vgg import VGG19Features
-from artstyle.losses import content_loss, gram_matrix, style_loss, tv_loss
+from artstyle.losses import content_loss, gram_matrix, neighbour_difference, style_loss, tv_loss
 
 STYLE_LAYERS = (("relu1_1", 1.0), ("relu2_1", 0.5), ("relu3_1", 2.0))
 CONTENT_LAYERS = (("relu2_2", 1.0),)
@@ -112,8 +112,8 @@ def test_relative_normalisation_weighs_relative_squared_errors(shallow_vgg: VGG1
             gram, wanted = gram_matrix(f_image[name]), gram_matrix(f_style[name])
             relative = (gram - wanted).pow(2).sum() / wanted.pow(2).sum()  # a ratio: the Gram's divisor cancels
             torch.testing.assert_close(parts[f"style:{name}"], 7.0 * layer_weight * relative)
-        # TV: its weight divided by the style's RMS neighbour difference
-        torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image) / tv_loss(style).sqrt())
+        # TV: its weight divided by the style's mean absolute neighbour difference
+        torch.testing.assert_close(parts["tv"], 11.0 * tv_loss(image) / neighbour_difference(style))
     with pytest.raises(ValueError, match="unknown normalization 'other'"):
         make_objective(shallow_vgg, content, [style], normalization="other")
 

@@ -16,8 +16,10 @@ from artstyle.losses import (
     TVLoss,
     content_loss,
     gram_matrix,
+    neighbour_difference,
     style_loss,
     tv_loss,
+    tv_scale,
 )
 
 # --------------------------------------------------------------------------- #
@@ -250,3 +252,16 @@ def test_content_gradient_points_away_from_the_target() -> None:
     content_loss(f, target).backward()
     assert f.grad is not None
     torch.testing.assert_close(f.grad, torch.full_like(f, 2.0 / f.numel()))
+
+
+def test_neighbour_difference_of_a_constant_and_of_a_checkerboard() -> None:
+    assert float(neighbour_difference(torch.full((1, 3, 5, 4), 0.4))) == 0.0
+    board = (torch.arange(6).view(1, 6) + torch.arange(5).view(5, 1)) % 2  # (5, 6) of 0 and 1
+    assert float(neighbour_difference(board.float().expand(1, 3, 5, 6))) == 1.0
+
+
+def test_tv_scale_is_the_blends_mean_neighbour_difference_with_a_floor() -> None:
+    smooth, rough = torch.linspace(0, 1, 9).expand(1, 3, 4, 9), torch.rand(1, 3, 8, 8)
+    expected = (3 * float(neighbour_difference(smooth)) + float(neighbour_difference(rough))) / 4
+    assert tv_scale([smooth, rough], [3.0, 1.0]) == pytest.approx(expected)
+    assert tv_scale([torch.full((1, 3, 4, 4), 0.5)], [1.0]) == 1e-3

@@ -367,7 +367,7 @@ def test_a_checkpoint_file_is_plain_data_with_its_fingerprint(
     assert payload["format"] == FORMAT and payload["artstyle"] == __version__
     assert (payload["step"], payload["scale"], payload["optimizer"]) == (5, 2, "lbfgs")
     parameters, inputs = payload["fingerprint"]["parameters"], payload["fingerprint"]["inputs"]
-    assert parameters["seed"] == 3 and parameters["style_weight"] == 1.5
+    assert parameters["seed"] == 3 and parameters["style_weight"] == 2.0
     assert "device" not in parameters and "deterministic" not in parameters
     meta = read_metadata(cut)
     assert meta is not None
@@ -408,7 +408,7 @@ def other_device_options(s: dict[str, Path]) -> list[str]:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (other_style_weight, "it was made with --style-weight 1.5, not 200.0"),
+        (other_style_weight, "it was made with --style-weight 2.0, not 200.0"),
         (other_seed, "it was made with --seed 3, not 4"),
         (other_content, "its content image is not the same as this run's (compared by sha256)"),
         (renamed_inputs, None),

@@ -6,7 +6,9 @@ Each golden is a small picture made by one fixed, deterministic command (``COMMA
 run as its own process with one CPU thread. The checked-in ``deterministic-chelsea.png``
 was first made by the commit before the code moved into layers (bb99685) and remade when
 the defaults changed (relative normalisation, the recoloured start, the new weights and
-schedule): the test holds every later commit to the same pixels. Regenerate only for a
+schedule), then for the L-BFGS that keeps no worse step with the defaults after it
+(relu5_1 at a quarter, style weight 2, TV by the painting's mean neighbour difference,
+the principal-axis recolouring): the test holds every later commit to the same pixels. Regenerate only for a
 change that is meant to move them, and say so in the commit.
 """
 

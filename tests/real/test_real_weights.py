@@ -103,9 +103,10 @@ def test_cli_end_to_end_with_real_weights(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_the_defaults_lower_every_style_layer_error() -> None:
-    # With every layer normalised alike, none is left behind: at 128 px each style layer's
-    # relative Gram error (||G - G_style|| / ||G_style||) is at least halved from the photo's
-    # (measured: 2.4-5.3x on this pair, 2.7-9.4x on two others).
+    # With every layer normalised to a relative error, none is left behind: at 128 px each of
+    # relu1_1 ... relu4_1's relative Gram error (||G - G_style|| / ||G_style||) falls at least
+    # 2.5-fold from the photo's, relu5_1's (a quarter of the weight) at least 1.5-fold
+    # (measured: 3.0-5.8x and 2.0x on this pair; 3.3-7.0x and 2.7-5.2x on two others).
     stylizer = Stylizer()
     result = stylizer.run(CONTENT, STYLE, make_config(size=128, seed=0))
     net = stylizer.network(STYLE_LAYERS, "max")
@@ -122,4 +123,4 @@ def test_the_defaults_lower_every_style_layer_error() -> None:
 
     before, after = errors(photo), errors(image_to_tensor(result.image))
     for name, b, a in zip(STYLE_LAYERS, before, after, strict=True):
-        assert a * 2 < b, (name, b, a)
+        assert a * (1.5 if name == "relu5_1" else 2.5) < b, (name, b, a)
