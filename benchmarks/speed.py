@@ -19,7 +19,8 @@ would share the cores); ``--only`` picks some of them. The machine is always des
            pastiche's default run (stopped after --pastiche-budget seconds).
   run      the whole default run (``artstyle CONTENT STYLE -o OUT``, process start to
            written file) at --run-size on the Tuebingen photo, and the same with
-           ``--preset draft``, beside pastiche's default run (stopped after
+           ``--preset draft`` and with ``--precision fp32`` (what CPUs without native
+           bf16 run), beside pastiche's default run (stopped after
            --pastiche-budget seconds), in seconds and in passes: the time of one plain
            VGG19 forward and backward pass (up to relu5_1) at 512x384, measured in the
            same invocation, a unit that does not depend on the machine.
@@ -582,6 +583,7 @@ def whole_run(run: Run) -> None:
         runs = [
             ("artstyle (defaults)", [*ours, "-o", str(Path(tmp) / "default.png")], None),
             ("artstyle --preset draft", [*ours, "--preset", "draft", "-o", str(Path(tmp) / "draft.png")], None),
+            ("artstyle --precision fp32", [*ours, "--precision", "fp32", "-o", str(Path(tmp) / "fp32.png")], None),
             ("pastiche (defaults)", pastiche, args.pastiche_budget),
         ]
         for name, command, budget in runs:

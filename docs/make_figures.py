@@ -6,8 +6,8 @@
 * demo.jpg: content | style | result, with the same settings as ``make demo``;
 * color.jpg: colour preservation: none, luminance, histogram;
 * masks.jpg: two styles, one per half of the picture, with feathered masks;
-* pyramid.jpg: 1024 px, single scale against coarse to fine, both with the default 42
-  iterations at the full size (coarse to fine adds 50 at 256 px and 46 at 512 px), with
+* pyramid.jpg: 1024 px, single scale against coarse to fine, both with the default
+  iterations at the full size (coarse to fine adds those of the smaller scales), with
   a full-resolution crop of each (the slow one: about 20 minutes);
 * video.jpg: two consecutive frames of Big Buck Bunny (CC BY 3.0, (c) 2008 Blender
   Foundation, www.bigbuckbunny.org) stylized each on its own and with the temporal

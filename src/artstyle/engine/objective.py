@@ -96,7 +96,7 @@ class WeightedTerms(nn.Module):
     image (:func:`check_styles`). With ``normalization="relative"`` every layer's loss is
     divided by its target's scale (:meth:`content_scaled`, :meth:`style_scaled`), so
     the weights weigh relative squared errors, and the TV weight by the style images'
-    RMS neighbour difference (:func:`~artstyle.losses.tv_scale`); ``absolute`` (the default here) keeps
+    mean absolute neighbour difference (:func:`~artstyle.losses.tv_scale`); ``absolute`` (the default here) keeps
     the losses as they are.
     """
 
