@@ -106,6 +106,7 @@ OWN = (
     ("chelsea.png", "great_wave.jpg"),
     ("astronaut.png", "woman-with-hat-matisse.jpg"),
     ("coffee.png", "udnie.jpg"),
+    ("rocket.jpg", "the_scream.jpg"),
 )
 
 
