@@ -32,7 +32,7 @@ from PIL import Image
 
 from artstyle.features import VGG19Features, load_weights
 from artstyle.imageio import image_to_tensor, resize_long_side
-from artstyle.losses import content_loss, gram_matrix, style_loss
+from artstyle.losses import content_loss, gram_matrix, neighbour_difference, style_loss
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -46,13 +46,6 @@ class Score:
     noise: float
     content: float
     style: float
-
-
-def neighbour_difference(image: torch.Tensor) -> float:
-    """Mean |I(x+1, y) - I(x, y)| and |I(x, y+1) - I(x, y)| of an (N, C, H, W) image in [0, 1]."""
-    dx = (image[..., :, 1:] - image[..., :, :-1]).abs()
-    dy = (image[..., 1:, :] - image[..., :-1, :]).abs()
-    return float((dx.sum() + dy.sum()) / (dx.numel() + dy.numel()))
 
 
 def _relative_gram_error(features: torch.Tensor, target: torch.Tensor) -> float:
@@ -102,4 +95,5 @@ class Evaluator:
             content_rel = float((mine - target).pow(2).sum() / target.pow(2).sum())
             style = sum(float(style_loss(features[name], self.style_targets[name])) for name in STYLE_LAYERS)
             layers = tuple(_relative_gram_error(features[name], self.style_targets[name]) for name in STYLE_LAYERS)
-        return Score(content_rel, sum(layers) / len(layers), layers, neighbour_difference(tensor), content, style)
+        noise = float(neighbour_difference(tensor))
+        return Score(content_rel, sum(layers) / len(layers), layers, noise, content, style)
