@@ -12,7 +12,7 @@ The set (``PAIRS``; ``--pairs`` picks some):
   (``CLASSIC``: noise start, one scale, 1000 L-BFGS iterations, neural-style's
   normalisation and weights, with its TV weight converted to ours), a stand-in for
   what neural-style would publish for them. These references are made once, when
-  missing, into --out-dir/references/ (about 20-28 minutes each on 2 cores), and reused.
+  missing, into --out-dir/references/ (16-28 minutes each on 2 cores), and reused.
   ``--classic-check`` makes the same recipe for the pairs that have a published
   picture and scores both, to see how well it stands in.
 
