@@ -8,13 +8,15 @@ The set (``PAIRS``; ``--pairs`` picks some):
   styles again with ``--preserve-color luminance`` against its ``-original_colors 1``
   outputs;
 * pairs of our own from ../shared/images/ (other photos, other paintings, ``OWN``) at
-  512 px, against a long, converged run of the classic recipe made by our own engine
-  (``CLASSIC``: noise start, one scale, 1000 L-BFGS iterations, neural-style's
-  normalisation and weights, with its TV weight converted to ours), a stand-in for
-  what neural-style would publish for them. These references are made once, when
-  missing, into --out-dir/references/ (16-28 minutes each on 2 cores), and reused.
-  ``--classic-check`` makes the same recipe for the pairs that have a published
-  picture and scores both, to see how well it stands in.
+  512 px, against a long, converged run of one of neural-style's recipes made by our own
+  engine (``RECIPES``: noise start, one scale, 1000 L-BFGS iterations, its normalisation,
+  layers and weights, its TV weight converted to ours), a stand-in for what neural-style
+  would publish for them: ``--recipe defaults`` (the default: its defaults since
+  2 September 2015) or ``--recipe first`` (the one of 1 September 2015, which made its
+  published single-style Tuebingen pictures). These references are made once per recipe,
+  when missing, into --out-dir/references/ (16-28 minutes each on 2 cores), and reused.
+  ``--classic-check`` runs, for the pairs that have a published picture, the recipe that
+  made it (``Pair.recipe``) and scores both, to see how well our engine stands in.
 
 For each pair it prints the fixed, relative evaluation of ``evaluation.py`` (content,
 style: lower is better) and the neighbour-difference noise figure, ours beside the
@@ -54,25 +56,58 @@ IMAGES = SHARED / "images"
 #: The styles of speed.py's time to quality: our file name -> neural-style's.
 STYLES = {"starry_night": "starry", "the_scream": "scream", "shipwreck": "shipwreck"}
 TOLERANCE = 1.05
-#: The classic recipe (Gatys et al. as neural-style runs it) for the references we make.
-#: neural-style's TV weight 1e-3 is on half the sum of squared differences in 0-255 units;
-#: ours is on their means in [0, 1]: the same term is 1e-3 / 2 * 255^2 * 3*H*W of ours.
-CLASSIC = {
-    "pyramid": False,
-    "init": "noise",
-    "iterations": 1000,
-    "normalization": "absolute",
-    "content_weight": 5,
-    "style_weight": 100,
-    "content_layers": "relu4_2",
-    "style_layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One of neural-style's recipes (read in its history) as options of ours: noise start,
+    one scale, 1000 L-BFGS iterations, its absolute normalisation, its layers and weights
+    (a style weight per layer). Its TV weight is on half the sum of squared differences
+    in 0-255 units; ours is on their means in [0, 1]: the same term is
+    ``tv / 2 * 255^2 * 3*H*W`` of ours."""
+
+    content_weight: float
+    style_weight: float
+    tv: float
+    content_layers: str
+    style_layers: str
+
+    def options(self, content: Image.Image, size: int) -> dict[str, Any]:
+        """The recipe's options for ``content`` at ``size``."""
+        width, height = resize_long_side(content, size).size
+        return {
+            "pyramid": False,
+            "init": "noise",
+            "iterations": 1000,
+            "normalization": "absolute",
+            "content_weight": self.content_weight,
+            "style_weight": self.style_weight,
+            "content_layers": self.content_layers,
+            "style_layers": self.style_layers,
+            "tv_weight": self.tv / 2 * 255**2 * 3 * width * height,
+            "size": size,
+            "seed": 0,
+        }
+
+
+#: neural-style's recipes behind its published pictures. ``first``: its code of
+#: 1 September 2015 (commits 5faf307, 833afce), which made the single-style Tuebingen
+#: pictures: layers by index into Caffe's VGG19, i.e. content relu4_1 at weight 1, style
+#: 10 x 10 on relu1_1, relu2_1, relu3_1, conv3_3 and relu4_1, TV 5e-4. (Its conv3_3 loss sat
+#: before the in-place relu3_3, so its gradient used the rectified features; ours is the
+#: exact gradient.) ``defaults``: its defaults from 2 September 2015 on (11f8313), which
+#: made the blend and the ``-original_colors`` pictures: content relu4_2 at 5, style 100
+#: on relu1_1 ... relu5_1, TV 1e-3.
+RECIPES = {
+    "first": Recipe(1, 100, 5e-4, "relu4_1", "relu1_1,relu2_1,relu3_1,conv3_3,relu4_1"),
+    "defaults": Recipe(5, 100, 1e-3, "relu4_2", "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"),
 }
 
 
 @dataclass(frozen=True)
 class Pair:
     """One content image, its style images, the size, options, and the reference picture
-    (None: made with the classic recipe by our own engine)."""
+    (None: made with one of neural-style's recipes by our own engine)."""
 
     name: str
     content: Path
@@ -80,6 +115,7 @@ class Pair:
     size: int = 512
     options: dict[str, Any] = field(default_factory=dict)
     reference: Path | None = None
+    recipe: str = "defaults"  # the recipe that made the published reference (see RECIPES)
 
 
 def _tubingen_pairs() -> list[Pair]:
@@ -91,7 +127,8 @@ def _tubingen_pairs() -> list[Pair]:
         "seated_nude": EVAL / "seated-nude.jpg",
     }
     pairs = [
-        Pair(name, tubingen, (path,), reference=EVAL / f"ref_tubingen_{name}.png") for name, path in styles.items()
+        Pair(name, tubingen, (path,), reference=EVAL / f"ref_tubingen_{name}.png", recipe="first")
+        for name, path in styles.items()
     ]
     blend = (styles["starry"], styles["scream"])
     pairs.append(Pair("starry_scream", tubingen, blend, reference=EVAL / "ref_tubingen_starry_scream.png"))
@@ -121,27 +158,21 @@ def _own_pairs() -> list[Pair]:
 PAIRS = {pair.name: pair for pair in _tubingen_pairs() + _own_pairs()}
 
 
-def classic_options(content: Image.Image, size: int) -> dict[str, Any]:
-    """The classic recipe's options at ``size``, with neural-style's TV weight in our units."""
-    width, height = resize_long_side(content, size).size
-    return {**CLASSIC, "size": size, "seed": 0, "tv_weight": 1e-3 / 2 * 255**2 * 3 * width * height}
-
-
-def reference_of(pair: Pair, stylizer: Stylizer, out_dir: Path) -> Image.Image:
-    """The pair's reference: the published picture, or our classic run (made when missing)."""
+def reference_of(pair: Pair, stylizer: Stylizer, out_dir: Path, recipe: str) -> Image.Image:
+    """The pair's reference: the published picture, or our run of ``recipe`` (made when missing)."""
     if pair.reference is not None:
         return read_image(pair.reference)
-    return classic_picture(pair, stylizer, out_dir)
+    return recipe_picture(pair, recipe, stylizer, out_dir)
 
 
-def classic_picture(pair: Pair, stylizer: Stylizer, out_dir: Path) -> Image.Image:
-    """The classic recipe's picture of the pair by our engine, made once into out_dir/references/."""
-    path = out_dir / "references" / f"{pair.name}_{pair.size}.png"
+def recipe_picture(pair: Pair, recipe: str, stylizer: Stylizer, out_dir: Path) -> Image.Image:
+    """neural-style's ``recipe`` run on the pair by our engine, made once into out_dir/references/."""
+    path = out_dir / "references" / f"{pair.name}_{pair.size}_{recipe}.png"
     if not path.exists():
         content = read_image(pair.content)
-        print(f"making the classic reference for {pair.name} ({CLASSIC['iterations']} iterations)", flush=True)
+        print(f"making the reference for {pair.name} by neural-style's {recipe} recipe (1000 iterations)", flush=True)
         started = time.perf_counter()
-        config = make_config(**classic_options(content, pair.size), **pair.options)
+        config = make_config(**RECIPES[recipe].options(content, pair.size), **pair.options)
         image = stylizer.run(content, [read_image(s) for s in pair.styles], config).image
         path.parent.mkdir(parents=True, exist_ok=True)
         image.save(path)
@@ -182,7 +213,7 @@ class Row:
 def run_pair(pair: Pair, stylizer: Stylizer, options: dict[str, Any], args: argparse.Namespace) -> Row:
     content = read_image(pair.content)
     styles = [read_image(s) for s in pair.styles]
-    reference = reference_of(pair, stylizer, args.out_dir)
+    reference = reference_of(pair, stylizer, args.out_dir, args.recipe)
     saved = args.out_dir / f"{pair.name}_{args.label}.png"
     if args.reuse and saved.exists():
         ours, seconds = read_image(saved), float("nan")
@@ -224,20 +255,24 @@ def print_row(row: Row, args: argparse.Namespace) -> None:
 
 
 def classic_check(pairs: list[Pair], stylizer: Stylizer, out_dir: Path) -> None:
-    """For pairs with a published picture, our classic run scored beside it: how well the
-    references we make ourselves stand in for neural-style's."""
-    print("\nour classic recipe (CLASSIC) against neural-style's published picture, same evaluation")
-    print(f"{'pair':<22}{'content':>9}{'ref':>7}{'x':>6}{'style':>8}{'ref':>7}{'x':>6}{'noise':>8}{'ref':>7}{'x':>6}")
+    """For pairs with a published picture, our run of the recipe that made it, scored beside
+    it: how well the references we make ourselves stand in for neural-style's."""
+    print("\nneural-style's recipe (RECIPES) run by our engine against its published picture, same evaluation")
+    print(
+        f"{'pair':<22}{'recipe':>9}{'content':>9}{'ref':>7}{'x':>6}{'style':>8}{'ref':>7}{'x':>6}{'noise':>8}{'ref':>7}{'x':>6}"
+    )
     for pair in pairs:
         if pair.reference is None:
             continue
         evaluator = Evaluator(read_image(pair.content), [read_image(s) for s in pair.styles], size=pair.size)
-        ours = evaluator.score(classic_picture(pair, stylizer, out_dir))
+        ours = evaluator.score(recipe_picture(pair, pair.recipe, stylizer, out_dir))
         theirs = evaluator.score(read_image(pair.reference))
         cells = [(ours.content_rel, theirs.content_rel, 9, 3), (ours.style_rel, theirs.style_rel, 8, 3)]
         cells.append((ours.noise, theirs.noise, 8, 4))
         line = "".join(f"{a:>{w}.{p}f}{b:>7.{p}f}{a / b:>6.2f}" for a, b, w, p in cells)
-        print(f"{pair.name:<22}{line}", flush=True)
+        print(f"{pair.name:<22}{pair.recipe:>9}{line}", flush=True)
+        per_layer = zip(STYLE_LAYERS, ours.style_layers, theirs.style_layers, strict=True)
+        print(f"{'':<4}per layer, ours/published: " + ", ".join(f"{n} {a:.3f}/{b:.3f}" for n, a, b in per_layer))
 
 
 def print_summary(rows: list[Row]) -> None:
@@ -295,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--classic-check",
         action="store_true",
-        help="only make the classic recipe for the chosen pairs that have a published picture, and score both",
+        help="only run, for the chosen pairs that have a published picture, the recipe that made it, and score both",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default="defaults",
+        help="neural-style's recipe for the references of the pairs of our own (default: defaults)",
     )
     args = parser.parse_args(argv)
     options = parse_config(args.config)
