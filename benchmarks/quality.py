@@ -16,7 +16,9 @@ The set (``PAIRS``; ``--pairs`` picks some):
   published single-style Tuebingen pictures). These references are made once per recipe,
   when missing, into --out-dir/references/ (16-28 minutes each on 2 cores), and reused.
   ``--classic-check`` runs, for the pairs that have a published picture, the recipe that
-  made it (``Pair.recipe``) and scores both, to see how well our engine stands in.
+  made it (``Pair.recipe``) and scores both, to see how well our engine stands in (for
+  the luminance pairs by our luminance-only transfer, where neural-style swapped the
+  chroma after a normal run).
 
 For each pair it prints the fixed, relative evaluation of ``evaluation.py`` (content,
 style: lower is better) and the neighbour-difference noise figure, ours beside the
@@ -28,7 +30,7 @@ with ``--layers``. ``--config k=v ...`` runs other settings instead of the defau
 of 1:1 crops for the noise.
 
     python benchmarks/quality.py [--pairs starry scream ...] [--config iterations=30] \
-        [--sheet docs/quality.jpg] [--crops docs/crops.png] [--reuse]
+        [--recipe first] [--sheet docs/quality.jpg] [--crops docs/crops.png] [--reuse]
 """
 
 from __future__ import annotations
@@ -229,6 +231,7 @@ def run_pair(pair: Pair, stylizer: Stylizer, options: dict[str, Any], args: argp
 
 def print_header(args: argparse.Namespace) -> None:
     print(f"quality: {args.label} settings{' ' + ' '.join(args.config) if args.config else ''}")
+    print(f"the pairs of our own against neural-style's {args.recipe} recipe run by our engine")
     print("relative evaluation (lower is better); ratio = ours / reference; pass: content and style")
     print(f"within {TOLERANCE:.2f}x of the reference, noise at most the reference's")
     print(
