@@ -14,7 +14,7 @@ The set (``PAIRS``; ``--pairs`` picks some):
   would publish for them: ``--recipe defaults`` (the default: its defaults since
   2 September 2015) or ``--recipe first`` (the one of 1 September 2015, which made its
   published single-style Tuebingen pictures). These references are made once per recipe,
-  when missing, into --out-dir/references/ (16-28 minutes each on 2 cores), and reused.
+  when missing, into --out-dir/references/ (13-28 minutes each on 2 cores), and reused.
   ``--classic-check`` runs, for the pairs that have a published picture, the recipe that
   made it (``Pair.recipe``) and scores both, to see how well our engine stands in (for
   the luminance pairs by our luminance-only transfer, where neural-style swapped the
