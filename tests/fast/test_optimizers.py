@@ -13,7 +13,16 @@ import pytest
 import torch
 
 from artstyle.engine import Objective, Progress, optimize
-from artstyle.engine.optimizers import MAX_SHRINK, MIN_SHRINK, Adam, BoxLBFGS, _quadratic_minimum, make_optimizer
+from artstyle.engine.optimizers import (
+    FIRST_STEP,
+    MAX_SHRINK,
+    MIN_SHRINK,
+    RESTART_AFTER,
+    Adam,
+    BoxLBFGS,
+    _quadratic_minimum,
+    make_optimizer,
+)
 from artstyle.features.vgg import VGG19Features
 
 
@@ -105,6 +114,48 @@ def test_the_history_holds_the_step_as_taken_after_the_clamp() -> None:
     optimizer.step(closure)
     steps = optimizer.state["steps"]
     assert len(steps) == 1 and torch.allclose(steps[0], taken)
+
+
+def test_after_rejections_in_a_row_the_history_is_dropped_and_the_next_step_is_steepest_descent() -> None:
+    target = torch.linspace(0.2, 0.8, 12)
+    loss = quadratic(target, seed=3, spread=20.0)
+    image = torch.full((12,), 0.5, requires_grad=True)
+    optimizer = BoxLBFGS(image)
+    closure, _ = closure_for(optimizer, loss)
+    for _ in range(4):
+        optimizer.step(closure)
+    assert len(optimizer.state["steps"]) >= 2
+    # From here every move away from the accepted point costs far more than it gains:
+    # each proposal is rejected, as when the history's directions are not downhill.
+    accepted = optimizer.state["point"].clone()
+    gradient = optimizer.state["gradient"].clone()
+
+    def walled(x: torch.Tensor) -> torch.Tensor:
+        return loss(x) + 1e9 * (x - accepted.view_as(x)).pow(2).sum()
+
+    closure, _ = closure_for(optimizer, walled)
+    for _ in range(RESTART_AFTER - 1):
+        optimizer.step(closure)
+        assert optimizer.state["steps"], "the history is kept while rejections are few"
+    optimizer.step(closure)
+    assert optimizer.rejected == RESTART_AFTER
+    assert optimizer.state["steps"] == [] and optimizer.state["length"] == 1.0
+    moved = image.detach() - accepted  # the first step's again: down the gradient, the most-changed pixel by FIRST_STEP
+    expected = -gradient * FIRST_STEP / float(gradient.abs().max())
+    assert torch.allclose(moved, expected, atol=1e-6)
+
+
+def test_a_state_saved_before_the_restart_rule_resumes() -> None:
+    image = torch.full((6,), 0.5, requires_grad=True)
+    optimizer = BoxLBFGS(image)
+    closure, _ = closure_for(optimizer, quadratic(torch.linspace(0.1, 0.9, 6)))
+    for _ in range(3):
+        optimizer.step(closure)
+    state = copy.deepcopy(optimizer.state_dict())
+    del state["state"][0]["streak"]
+    resumed = BoxLBFGS(image.detach().clone().requires_grad_(True))
+    resumed.load_state_dict(state)
+    assert resumed.state["streak"] == 0
 
 
 def test_a_stopped_run_resumes_exactly_from_its_state() -> None:

@@ -32,6 +32,12 @@ Iteration ``k`` evaluates the point iteration ``k - 1`` proposed:
   next step is shortened by the minimum of a quadratic fitted along the rejected one
   (to between :data:`MIN_SHRINK` and :data:`MAX_SHRINK` of it), growing back by 2x
   with every accepted step up to the full quasi-Newton step;
+* after :data:`RESTART_AFTER` rejections in a row, the history is dropped and the next
+  step is the first step's again (steepest descent): with bf16 arithmetic, the pairs of
+  very short steps are mostly rounding, and a history of them gave directions that
+  no length made downhill (a luminance-only run from a blurred start was rejected at
+  every one of its last 25 iterations, the loss stuck at 2.5723; in fp32 the same run
+  went on down to 1.04);
 * then it proposes the next point: the two-loop recursion's step from the accepted
   point, clamped to the box. With no history yet (the first step) that is a
   steepest-descent step that moves the most-changed pixel by ``first_step`` (times
@@ -61,6 +67,8 @@ MIN_SHRINK = 0.1
 MAX_SHRINK = 0.5
 #: The first step, without history: the most-changed pixel moves by this much.
 FIRST_STEP = 0.02
+#: Rejections in a row after which the history is dropped and L-BFGS starts afresh.
+RESTART_AFTER = 3
 
 Closure = Callable[[], torch.Tensor]
 
@@ -185,7 +193,9 @@ class BoxLBFGS:
 
     def load_state_dict(self, saved: Mapping[str, Any]) -> None:
         state = _unpack(saved, self.group, self.image)
-        keys = {"point", "gradient", "loss", "length", "rejected", "steps", "changes", "rho", "scale"}
+        keys = {"point", "gradient", "loss", "length", "rejected", "streak", "steps", "changes", "rho", "scale"}
+        if state and "streak" not in state:  # saved before the restart rule: no rejection in a row counted
+            state["streak"] = 0
         if state and set(state) != keys:
             raise ValueError(f"not BoxLBFGS's state: {sorted(state)}")
         self.state = state
@@ -195,16 +205,17 @@ class BoxLBFGS:
         loss, gradient = _evaluate(image, closure)
         point, gradient = image.detach().flatten().clone(), gradient.flatten().clone()
         if not state:  # the first evaluation
-            state.update(point=point, gradient=gradient, loss=loss, length=1.0, rejected=0)
+            state.update(point=point, gradient=gradient, loss=loss, length=1.0, rejected=0, streak=0)
             state.update(steps=[], changes=[], rho=[], scale=1.0)
             return loss
         self._remember(point - state["point"], gradient - state["gradient"])
         if loss <= state["loss"]:
-            state.update(point=point, gradient=gradient, loss=loss, length=min(1.0, 2 * state["length"]))
+            state.update(point=point, gradient=gradient, loss=loss, length=min(1.0, 2 * state["length"]), streak=0)
             return loss
         shrink = _quadratic_minimum(state["loss"], float(state["gradient"].dot(point - state["point"])), loss)
-        state["length"] *= shrink
-        state["rejected"] += 1
+        state.update(length=state["length"] * shrink, rejected=state["rejected"] + 1, streak=state["streak"] + 1)
+        if state["streak"] >= RESTART_AFTER:  # the history no longer points downhill: start afresh
+            state.update(steps=[], changes=[], rho=[], scale=1.0, length=1.0, streak=0)
         image.copy_(state["point"].view_as(image))
         return loss
 
