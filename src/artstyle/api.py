@@ -301,6 +301,7 @@ class Stylizer:
                 callback=progress,
                 render_for=lambda index, stage: plan.scales[index].render,
                 detail_for=lambda index, stage: _detail(plan, index),
+                guide_for=(lambda index, stage: _guide(plan, index)) if config.upsample == "guided" else None,
                 resume=resume,
                 checkpoint=checkpoint,
                 checkpoint_every=checkpoint_every,
@@ -423,6 +424,13 @@ def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         raise ConfigError("the starting image has NaN or infinite values", option="init")
     image = resize_image(init.detach().to(first.device, first.dtype).clamp(0, 1), first.shape[2], first.shape[3])
     return luminance(image) if first.shape[1] == 1 else image
+
+
+def _guide(plan: Plan, index: int) -> torch.Tensor:
+    """What the picture is upsampled along to start scale ``index``: the content's
+    luminance at that scale (see :func:`~artstyle.engine.images.guided_upsample`)."""
+    content = plan.scales[index].content
+    return luminance(content) if content.shape[1] == 3 else content
 
 
 def _detail(plan: Plan, index: int) -> torch.Tensor:

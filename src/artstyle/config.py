@@ -28,6 +28,8 @@ POOLINGS = ("max", "avg")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: The starts ``init`` names; any other value is an image file.
 INIT_MODES = ("content", "noise", "recolor")
+#: How each scale's picture is enlarged to start the next (``upsample``).
+UPSAMPLINGS = ("guided", "bicubic")
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
 ITERATIONS = 30
 COARSE_ITERATIONS = 50
@@ -178,6 +180,12 @@ class Config:
         192, "SIZE is divided by SCALE_FACTOR while the long side stays at least this: the coarsest scale", "PX"
     )
     scale_factor: float = _option(2.0, "ratio of the sizes of neighbouring scales (more than 1)", "X")
+    upsample: str = _option(
+        "guided",
+        "how each scale's picture is enlarged to start the next: along the content's edges (a guided filter), "
+        "or plain bicubic",
+        choices=UPSAMPLINGS,
+    )
     normalization: str = _option(
         "relative",
         "relative: each content and style layer's loss divided by its target's mean square, so the weights weigh "
@@ -259,6 +267,7 @@ class Config:
         set_(self, "pyramid", _boolean(self.pyramid, "pyramid"))
         set_(self, "min_size", _integer(self.min_size, "min_size", 1))
         set_(self, "scale_factor", _number(self.scale_factor, "scale_factor", minimum=1.0, strict=True))
+        set_(self, "upsample", _choice(self.upsample, "upsample", UPSAMPLINGS))
         set_(self, "style_loss", _choice(self.style_loss, "style_loss", STYLE_LOSSES))
         set_(self, "preserve_color", _choice(self.preserve_color, "preserve_color", COLOR_MODES))
 

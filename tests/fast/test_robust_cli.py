@@ -832,3 +832,13 @@ def test_a_bad_input_in_a_real_process_is_one_line_without_traceback(files: dict
         "the limit is 200,000,000, see --max-pixels)\n"
     )
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_picture_made_before_the_upsample_option_is_reproduced_with_plain_upsampling() -> None:
+    from artstyle.runs.reproduce import _Recorded
+
+    inputs = {"content": {"file": "photo.png", "sha256": "0" * 64}, "styles": [{"file": "art.png", "sha256": "1" * 64}]}
+    before = _Recorded("old.png", {"inputs": inputs, "parameters": {"size": 64}})
+    assert before.config().upsample == "bicubic"
+    now = _Recorded("new.png", {"inputs": inputs, "parameters": {"size": 64, "upsample": "guided"}})
+    assert now.config().upsample == "guided"

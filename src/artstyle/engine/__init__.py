@@ -13,7 +13,7 @@ and it reports through callbacks (:class:`Progress`, :class:`RunState`).
 * :mod:`~artstyle.engine.images`: resizing and RGB views of image tensors.
 """
 
-from artstyle.engine.images import as_rgb, resize_image
+from artstyle.engine.images import as_rgb, guided_upsample, resize_image
 from artstyle.engine.loop import (
     LBFGS_WARMUP_LR,
     LBFGS_WARMUP_STEPS,
@@ -63,6 +63,7 @@ __all__ = [
     "WeightedTerms",
     "as_rgb",
     "check_styles",
+    "guided_upsample",
     "make_optimizer",
     "normalised_masks",
     "optimize",

@@ -3,9 +3,12 @@
 Each scale's result is upsampled to start the next. A scale with no iterations of its
 own (``--iterations 0``) gets the detail that upsampling cannot restore added back (the
 content's own, as a Laplacian pyramid keeps it), so that it is not blurred; a scale
-that is optimised starts from the plain upsampled picture: the photo's detail added
-there measured as grain and a photographic look that the iterations did not remove
-(``benchmarks/quality.py``, The Scream: with it, 1.16x the noise and 1.05x the style error). Like
+that is optimised starts from the upsampled picture, by default upsampled along the
+content's edges (:func:`~artstyle.engine.images.guided_upsample`, ``guide_for``): the
+photo's detail added there measured as grain and a photographic look that the
+iterations did not remove (``benchmarks/quality.py``, The Scream: with it, 1.16x the
+noise and 1.05x the style error), while the guided filter brings back only the edges
+the picture already follows, and the full-size iterations start nearer the content. Like
 :func:`~artstyle.engine.loop.optimize`, it does no I/O: progress and checkpoints are
 callbacks.
 """
@@ -16,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from artstyle.engine.images import as_rgb, resize_image
+from artstyle.engine.images import as_rgb, guided_upsample, resize_image
 from artstyle.engine.loop import (
     ObjectiveFunction,
     ProgressCallback,
@@ -40,6 +43,7 @@ def optimize_stages(
     callback: ProgressCallback | None = None,
     render_for: Callable[[int, Stage], Render] | None = None,
     detail_for: Callable[[int, Stage], torch.Tensor] | None = None,
+    guide_for: Callable[[int, Stage], torch.Tensor] | None = None,
     resume: RunState | None = None,
     checkpoint: StateCallback | None = None,
     checkpoint_every: int = 0,
@@ -49,7 +53,10 @@ def optimize_stages(
     objective (targets re-computed at its size). ``detail_for(index, stage)``, when given,
     is added to the upsampled image of every later stage that has no iterations: the
     detail that upsampling cannot restore (for example the content's own, as a
-    Laplacian pyramid keeps it).
+    Laplacian pyramid keeps it). ``guide_for(index, stage)``, when given, is the
+    (1, 1, H, W) guide at that stage's size along whose edges the picture is upsampled
+    to start every later stage that has iterations (:func:`guided_upsample`); without
+    it, the upsampling is bicubic.
     Only the first stage has the Adam warm-up: later ones start from a picture that is
     already stylized. Progress steps count over all stages. Returns the image at the last
     stage's size.
@@ -73,9 +80,7 @@ def optimize_stages(
         stage = stages[index]
         previous = image
         if within is None:
-            image = resize_image(image, stage.height, stage.width)
-            if index and detail_for is not None and not stage.iterations:
-                image = (image + detail_for(index, stage)).clamp(0, 1)
+            image = _upsample(image, index, stage, detail_for, guide_for)
         if not stage.iterations:  # nothing to optimise at this scale: upsampled, with detail
             continue
         objective = objective_for(index, stage)
@@ -107,6 +112,24 @@ def optimize_stages(
         within = None
         done += stage.iterations
         del objective
+    return image
+
+
+def _upsample(
+    image: torch.Tensor,
+    index: int,
+    stage: Stage,
+    detail_for: Callable[[int, Stage], torch.Tensor] | None,
+    guide_for: Callable[[int, Stage], torch.Tensor] | None,
+) -> torch.Tensor:
+    """The previous stage's result at this stage's size: along the guide's edges when this
+    stage is optimised and a guide is given; else resized, with the detail added back when
+    it is not optimised."""
+    if index and stage.iterations and guide_for is not None:
+        return guided_upsample(image, guide_for(index, stage))
+    image = resize_image(image, stage.height, stage.width)
+    if index and detail_for is not None and not stage.iterations:
+        image = (image + detail_for(index, stage)).clamp(0, 1)
     return image
 
 

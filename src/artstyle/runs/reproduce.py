@@ -161,6 +161,8 @@ class _Recorded:
         parameters = self.metadata.get("parameters")
         if not isinstance(parameters, dict):
             raise self.error("its metadata records no parameters")
+        if "upsample" not in parameters:  # made before the option: every scale was upsampled bicubically
+            parameters = {**parameters, "upsample": "bicubic"}
         known = {f.name for f in fields(Config)}
         unknown = sorted(set(parameters) - known)
         if unknown:
