@@ -10,7 +10,8 @@ and it reports through callbacks (:class:`Progress`, :class:`RunState`).
 * :mod:`~artstyle.engine.optimizers`: L-BFGS in the box [0, 1] that keeps no worse step, and Adam;
 * :mod:`~artstyle.engine.pyramid`: coarse to fine over the scales;
 * :mod:`~artstyle.engine.plan`: the scales, their iterations and the memory plan;
-* :mod:`~artstyle.engine.images`: resizing and RGB views of image tensors.
+* :mod:`~artstyle.engine.images`: resizing and RGB views of image tensors, and the
+  upsampling along the content's edges between scales.
 """
 
 from artstyle.engine.images import as_rgb, guided_upsample, resize_image
