@@ -173,8 +173,8 @@ def recipe_picture(pair: Pair, recipe: str, stylizer: Stylizer, out_dir: Path) -
     if not path.exists():
         content = read_image(pair.content)
         config = make_config(**RECIPES[recipe].options(content, pair.size), **pair.options)
-        print(f"making the reference for {pair.name} by neural-style's {recipe} recipe", end=" ", flush=True)
-        print(f"({config.iterations} iterations)", flush=True)
+        what = f"the reference for {pair.name} by neural-style's {recipe} recipe"
+        print(f"making {what} ({config.iterations} iterations)", flush=True)
         started = time.perf_counter()
         image = stylizer.run(content, [read_image(s) for s in pair.styles], config).image
         path.parent.mkdir(parents=True, exist_ok=True)
