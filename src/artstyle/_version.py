@@ -1,3 +1,3 @@
 """The version of artstyle, in one place (read by the package, the metadata and the CLI)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

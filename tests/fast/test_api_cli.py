@@ -299,7 +299,7 @@ def test_cli_without_quiet_says_what_it_wrote(
 
 def test_cli_version_and_help(capsys: CaptureFixture) -> None:
     code, out, _ = run_cli(["--version"], capsys)
-    assert code == 0 and out.strip() == "artstyle 0.1.0"
+    assert code == 0 and out.strip() == "artstyle 0.2.0"
     code, out, _ = run_cli(["--help"], capsys)
     assert code == 0 and "--content-weight" in out
 

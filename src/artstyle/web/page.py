@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from artstyle import examples
 from artstyle.config import PRESETS
 from artstyle.errors import ArtstyleError
 from artstyle.web.studio import (
@@ -35,9 +36,8 @@ from artstyle.web.studio import (
 if TYPE_CHECKING:
     import gradio as gr
 
-#: The repository's example images (present in a source checkout, as after ``pip install -e``).
-EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+#: The example images that ship with the package (:mod:`artstyle.examples`).
+EXAMPLES_DIR = examples.DIRECTORY
 
 
 def status_html(update: Update | None) -> str:
@@ -78,13 +78,8 @@ and press **Stop** when you like it: the current picture is kept. Jobs run one a
 
 def example_images(directory: Path = EXAMPLES_DIR) -> tuple[list[str], list[str]]:
     """The example content and style images, when the examples folder is there."""
-
-    def images(folder: Path) -> list[str]:
-        if not folder.is_dir():
-            return []
-        return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-
-    return images(directory / "content"), images(directory / "styles")
+    content, styles = (examples.images(directory / folder) for folder in ("content", "styles"))
+    return [str(p) for p in content], [str(p) for p in styles]
 
 
 def _make_control(gr: Any, control: Control, limits: Limits) -> Any:
