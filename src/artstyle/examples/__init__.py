@@ -22,13 +22,3 @@ def images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-
-
-def photos() -> list[Path]:
-    """The example photos (content images)."""
-    return images(DIRECTORY / "content")
-
-
-def paintings() -> list[Path]:
-    """The example paintings (style images)."""
-    return images(DIRECTORY / "styles")
