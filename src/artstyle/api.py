@@ -191,9 +191,7 @@ class Stylizer:
         key = (tuple(sorted(layers)), pooling)
         if key not in self._nets:
             weights = self.weights
-            with torch.random.fork_rng(devices=[]):  # the layers' random init, overwritten, draws nobody's numbers
-                net = VGG19Features(layers, weights, pooling=pooling)
-            self._nets[key] = net.to(self.device)
+            self._nets[key] = VGG19Features(layers, weights, pooling=pooling, device=self.device)
         return self._nets[key]
 
     def stylize(
@@ -336,6 +334,8 @@ class Stylizer:
             raise ConfigError(problem, option="preserve_color")
         if given is not None and given.styles != digest:
             raise ConfigError("these style targets were computed for other style images, layers or weights")
+        if given is not None:
+            given = given.to(self.device)  # from another process or device (a batch's, through Ray: the CPU)
         shareable = not content_dependent(config.preserve_color, config.match_luminance)
         if given is None and shareable:
             given = self._targets.get(digest)  # computed by an earlier run of this Stylizer

@@ -12,6 +12,10 @@ Two ways to keep the photo's colours, both on (1, 3, H, W) RGB tensors in [0, 1]
   ``C_c^(1/2) C_s^(-1/2)``, computed in float64 with the style's covariance eigenvalues floored at 1e-4 of
   the largest, so grey or single-colour style images (singular covariances) work.
 
+The colour statistics and maps are float64, on the images' device, except on Apple's MPS
+(no float64): there on the CPU (:func:`~artstyle.linalg.exact_device`), and the mapped
+image is moved back.
+
 The reverse, :func:`recolor`, maps the content's colours to the style's mean and
 covariance, principal axis onto principal axis (:func:`map_principal_colors`): the start
 of ``init="recolor"``, which has the painting's palette before the first iteration.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from artstyle.linalg import inverse_sqrtm, sqrtm
+from artstyle.linalg import as_float64, inverse_sqrtm, sqrtm
 
 #: RGB -> YIQ (NTSC 1953). Y is the luminance, I and Q the chroma.
 _RGB_TO_YIQ = torch.tensor(
@@ -70,7 +74,7 @@ def match_luminance(style_luma: torch.Tensor, content_luma: torch.Tensor) -> tor
     """
     s_mean, s_std = style_luma.mean(), style_luma.std(unbiased=False)
     c_mean, c_std = content_luma.mean(), content_luma.std(unbiased=False)
-    scale = c_std / s_std if float(s_std) > 1e-6 else torch.zeros_like(s_std)
+    scale = torch.where(s_std > 1e-6, c_std / s_std, torch.zeros_like(s_std))  # decided on the device
     return ((style_luma - s_mean) * scale + c_mean).clamp(0, 1)
 
 
@@ -82,9 +86,10 @@ def recombine(luma: torch.Tensor, chroma_source: torch.Tensor) -> torch.Tensor:
 
 
 def color_stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (3,) and covariance (3, 3) of the pixel colours of a (1, 3, H, W) image, in float64."""
+    """Mean (3,) and covariance (3, 3) of the pixel colours of a (1, 3, H, W) image, in
+    float64 (on the CPU for an image on MPS)."""
     _check_rgb(image, "color_stats")
-    pixels = image[0].reshape(3, -1).to(torch.float64)
+    pixels = as_float64(image[0].reshape(3, -1))
     mean = pixels.mean(dim=1)
     centred = pixels - mean[:, None]
     return mean, centred @ centred.T / pixels.shape[1]
@@ -96,10 +101,11 @@ def blend_color_stats(
     """The colour mean and covariance of a mixture of images' pixels, image ``i`` making up
     ``weights[i]`` of them (the weights need not sum to 1): the statistics of a blend."""
     total = sum(weights)
-    mean = sum((w / total * m for (m, _), w in zip(stats, weights, strict=True)), torch.zeros(3, dtype=torch.float64))
+    like = stats[0][0]  # the sums start on the statistics' own device
+    mean = sum((w / total * m for (m, _), w in zip(stats, weights, strict=True)), torch.zeros_like(like))
     second = sum(
         (w / total * (c + torch.outer(m, m)) for (m, c), w in zip(stats, weights, strict=True)),
-        torch.zeros(3, 3, dtype=torch.float64),
+        torch.zeros(3, 3, dtype=like.dtype, device=like.device),
     )
     return mean, second - torch.outer(mean, mean)
 
@@ -112,7 +118,7 @@ def map_colors(image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> to
     where the mapped colours leave the valid range.
     """
     i_mean, i_cov = color_stats(image)
-    transform = sqrtm(cov.to(torch.float64)) @ inverse_sqrtm(i_cov, eps=1e-4)
+    transform = sqrtm(as_float64(cov)) @ inverse_sqrtm(i_cov, eps=1e-4)
     return _apply_map(image, transform, i_mean, mean)
 
 
@@ -133,19 +139,20 @@ def map_principal_colors(image: torch.Tensor, mean: torch.Tensor, cov: torch.Ten
     """
     i_mean, i_cov = color_stats(image)
     i_values, i_vectors = torch.linalg.eigh(i_cov)
-    values, vectors = torch.linalg.eigh(cov.to(torch.float64))
+    values, vectors = torch.linalg.eigh(as_float64(cov))
     i_values, i_vectors, values, vectors = i_values.flip(0), i_vectors.flip(1), values.flip(0), vectors.flip(1)
-    signs = torch.where((i_vectors * vectors).sum(dim=0) < 0, -1.0, 1.0).to(torch.float64)
+    signs = torch.where((i_vectors * vectors).sum(dim=0) < 0, -1.0, 1.0).to(i_values)
     floor = i_values.max().clamp_min(1e-12) * 1e-4
     scales = (values.clamp_min(0) / i_values.clamp_min(floor)).sqrt()
     return _apply_map(image, vectors @ torch.diag(signs * scales) @ i_vectors.T, i_mean, mean)
 
 
 def _apply_map(image: torch.Tensor, transform: torch.Tensor, origin: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """``transform (x - origin) + mean`` for every pixel ``x`` of a (1, 3, H, W) image, clamped to [0, 1]."""
-    pixels = image[0].reshape(3, -1).to(torch.float64)
-    mapped = transform @ (pixels - origin[:, None]) + mean.to(torch.float64)[:, None]
-    return mapped.reshape(image.shape).to(image.dtype).clamp(0, 1)
+    """``transform (x - origin) + mean`` for every pixel ``x`` of a (1, 3, H, W) image, clamped
+    to [0, 1]; computed in float64 (see the module), returned on the image's device and dtype."""
+    pixels = as_float64(image[0].reshape(3, -1))
+    mapped = transform @ (pixels - origin[:, None]) + as_float64(mean)[:, None]
+    return mapped.reshape(image.shape).to(device=image.device, dtype=image.dtype).clamp(0, 1)
 
 
 def match_color(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

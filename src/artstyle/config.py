@@ -135,6 +135,14 @@ def _boolean(value: object, option: str) -> bool:
     raise ConfigError(f"expected true or false, got {value!r}", option=option)
 
 
+def _device(value: object) -> str:
+    """One of :data:`DEVICES`, or ``cuda:N`` (whether it exists is the run's question)."""
+    kind, colon, index = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if value in DEVICES or (kind == "cuda" and colon and index.isdigit()):
+        return str(value)
+    raise ConfigError(f"expected one of auto, cpu, cuda, cuda:N, mps, got {value!r}", option="device")
+
+
 def _choice(value: object, option: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ConfigError(f"expected one of {', '.join(choices)}, got {value!r}", option=option)
@@ -210,7 +218,9 @@ class Config:
     )
     seed: int | None = _option(None, "random seed (default: a fresh one, recorded in the output)", "N")
     pooling: str = _option("max", "VGG19 pooling", choices=POOLINGS)
-    device: str = _option("auto", "compute device (auto: cuda, then mps, then cpu)", choices=DEVICES)
+    device: str = _option(
+        "auto", "compute device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N (the N-th GPU) or mps", "DEVICE"
+    )
     weights: str = _option(
         "bundled", "VGG19 weights: bundled, torchvision, or a FILE (torchvision: or caffe: prefix)", "SOURCE"
     )
@@ -248,7 +258,7 @@ class Config:
         if self.seed is not None:
             set_(self, "seed", _integer(self.seed, "seed", 0))
         set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
-        set_(self, "device", _choice(self.device, "device", DEVICES))
+        set_(self, "device", _device(self.device))
         set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError(f"expected bundled, torchvision or a file, got {self.weights!r}", option="weights")

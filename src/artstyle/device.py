@@ -17,29 +17,52 @@ from artstyle.errors import DeviceError, flag
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available, else mps, else cpu; an unavailable choice -> DeviceError."""
+    """``auto`` -> cuda if available, else mps, else cpu; ``cuda:N`` -> the N-th CUDA
+    device; an unavailable choice -> DeviceError."""
     cuda = torch.cuda.is_available()
     mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise DeviceError(f"{flag('device')}: unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)")
+    if (kind == "cuda" and not cuda) or (kind == "mps" and not mps):
         option = flag("device")
-        raise DeviceError(f"{option} {name}: no {name.upper()} device is available here; use {option} cpu or auto")
-    if name not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"{flag('device')}: unknown device {name!r}")
+        raise DeviceError(f"{option} {name}: no {kind.upper()} device is available here; use {option} cpu or auto")
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DeviceError(f"{flag('device')} {name}: this machine has {count} CUDA device{'s' * (count != 1)}")
     return torch.device(name)
 
 
+#: Device types without float64 or eigendecompositions (see :func:`is_mps`).
+MPS_TYPES = {"mps"}
+
+
+def is_mps(device: torch.device) -> bool:
+    """Whether ``device`` is Apple's MPS, which has no float64 and no eigendecomposition:
+    the colour statistics and matrix roots go to the CPU there, and area resizes avoid
+    adaptive pooling (see :mod:`artstyle.linalg` and :mod:`artstyle.resample`)."""
+    return device.type in MPS_TYPES
+
+
 def tune_for(device: torch.device) -> None:
-    """Fast maths where the device has it: on CUDA, TF32 for convolutions and matrix
-    products (Ampere and later; about 10 significant bits, ample for pixels) and cuDNN's
-    autotuner. Nothing changes on the CPU, whose fp32 path is already the fast one here.
+    """Fast maths where the device has it: on CUDA, TF32 for the convolutions (Ampere and
+    later; about 10 significant bits, ample for pixels) and cuDNN's autotuner. The Gram
+    matrices' products stay float32 (PyTorch's default: ``matmul.allow_tf32`` is left
+    alone): their sums run over every pixel. ``CUBLAS_WORKSPACE_CONFIG`` is set here,
+    before any CUDA work, for :func:`set_deterministic`: cuBLAS reads it once, when it
+    starts. Nothing changes on the CPU, whose fp32 path is already the fast one here.
     :func:`set_deterministic` turns the autotuner back off."""
     if device.type != "cuda":
         return
-    torch.backends.cuda.matmul.allow_tf32 = True
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", DETERMINISTIC_CUBLAS)
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
+
+
+#: cuBLAS's workspace setting that makes its products deterministic.
+DETERMINISTIC_CUBLAS = ":4096:8"
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -51,10 +74,14 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     ``auto`` -> bfloat16 on a CPU with native bf16 instructions (AVX512-BF16 or AMX), where
     VGG19's convolutions run some 1.6x faster and the losses, the Gram matrices and the
     image stay float32; float32 everywhere else (CUDA already uses TF32, see
-    :func:`tune_for`). ``bf16`` forces it (very slow on a CPU without native bf16).
+    :func:`tune_for`). ``bf16`` forces it (very slow on a CPU without native bf16); on a
+    CUDA device without bf16 (before Ampere) it is refused (DeviceError).
     """
     if name == "fp32" or device.type not in ("cpu", "cuda"):
         return None
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        gpu = torch.cuda.get_device_name(device)
+        raise DeviceError(f"{flag('precision')} bf16: {gpu} has no bf16 arithmetic; use {flag('precision')} fp32")
     if name == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else None
@@ -106,7 +133,7 @@ def set_deterministic(enabled: bool) -> None:
     """
     if not enabled:
         return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", DETERMINISTIC_CUBLAS)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False

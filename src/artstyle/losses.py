@@ -41,7 +41,7 @@ target, so a run never recomputes the content or style targets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,6 +49,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from artstyle.linalg import sqrtm, trace_sqrtm
+from artstyle.resample import area_resize
 
 STYLE_LOSSES = ("gram", "meancov")
 #: How the objective normalises the content and style losses (see above).
@@ -78,7 +79,7 @@ def resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if mask.shape[2:] == (height, width):
         return mask
     if mask.shape[2] >= height and mask.shape[3] >= width:
-        return F.adaptive_avg_pool2d(mask, (height, width))
+        return area_resize(mask, height, width)
     return F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
@@ -144,6 +145,13 @@ class FeatureStats:
 
     def __add__(self, other: FeatureStats) -> FeatureStats:
         return FeatureStats(self.mean + other.mean, self.second_moment + other.second_moment)
+
+    def to(self, device: torch.device) -> FeatureStats:
+        return FeatureStats(self.mean.to(device), self.second_moment.to(device))
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        """The two tensors, mean first."""
+        return iter((self.mean, self.second_moment))
 
 
 def feature_stats(features: torch.Tensor, mask: torch.Tensor | None = None) -> FeatureStats:

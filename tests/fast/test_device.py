@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import torch
 
-from artstyle.device import set_deterministic, tune_for
+from artstyle.device import DETERMINISTIC_CUBLAS, set_deterministic, tune_for
 
 
 @pytest.fixture
@@ -26,12 +27,16 @@ def backend_flags() -> Iterator[None]:
     torch.use_deterministic_algorithms(saved[4])
 
 
-def test_cuda_gets_tf32_and_the_autotuner(backend_flags: None) -> None:
+def test_cuda_gets_tf32_for_its_convolutions_only_and_the_autotuner(
+    backend_flags: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     tune_for(torch.device("cuda"))  # sets flags only; needs no GPU
-    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
-    assert torch.backends.cudnn.benchmark
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cudnn.benchmark
+    assert not torch.backends.cuda.matmul.allow_tf32  # the Gram matrices' sums stay float32
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == DETERMINISTIC_CUBLAS  # before cuBLAS can start
     set_deterministic(True)
     assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
 

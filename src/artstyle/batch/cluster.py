@@ -35,7 +35,7 @@ from artstyle.files.convert import resize_long_side
 from artstyle.files.metadata import sidecar_path
 from artstyle.files.write import check_output_path
 from artstyle.runs import FAILED, WRITTEN, InputImage, Job, Outcome, Signals, execute
-from artstyle.runs.cluster import MAX_RETRIES, connect, node_cpus, window_size, worker_stylizer
+from artstyle.runs.cluster import MAX_RETRIES, connect, task_slots, window_size, worker_stylizer
 from artstyle.runs.execute import error_message
 from artstyle.runs.job import read_input
 
@@ -68,9 +68,11 @@ def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | Non
 
 
 def targets_task(content: InputImage, styles: list[InputImage], config: Config, cpus: int) -> StyleTargets:
-    """On a worker: the style targets of a painting set at every scale a picture uses."""
+    """On a worker: the style targets of a painting set at every scale a picture uses, on
+    the CPU (a GPU's tensors would come back through Ray as that GPU's)."""
     torch.set_num_threads(cpus)
-    return worker_stylizer(config).prepare(content.image, [s.image for s in styles], config).style_targets
+    targets = worker_stylizer(config).prepare(content.image, [s.image for s in styles], config).style_targets
+    return targets.to(torch.device("cpu"))
 
 
 @dataclass
@@ -83,10 +85,15 @@ class RayExecutor:
 
     def run(self, jobs: Sequence[tuple[Item, Job]], reporter: BatchReporter, signals: Signals) -> Iterator[Done]:
         ray = connect(self.address)
-        cpus = self.cpus_per_job or node_cpus(ray)
-        stylize = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(stylize_task)
-        targets = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(targets_task)
-        window = self.window or window_size(ray, cpus)
+        slots = task_slots(ray, jobs[0][1].config.device if jobs else "cpu", self.cpus_per_job)
+        cpus = slots.cpus
+        stylize = ray.remote(**slots.options(), max_retries=MAX_RETRIES)(stylize_task)
+        targets = ray.remote(**slots.options(), max_retries=MAX_RETRIES)(targets_task)
+        window = self.window or window_size(ray, slots)
+        jobs = [
+            (item, replace(job, config=job.config.replace(device=slots.device(job.config.device))))
+            for item, job in jobs
+        ]
         pending: dict[Any, tuple[Item, Job, float]] = {}
         shared: dict[tuple[str, ...], tuple[Any, Any]] = {}
         queue = list(jobs)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from artstyle.resample import area_resize
+
 
 def as_rgb(image: torch.Tensor) -> torch.Tensor:
     """A one-channel (luminance) image repeated into three channels; RGB unchanged."""
@@ -13,11 +15,12 @@ def as_rgb(image: torch.Tensor) -> torch.Tensor:
 
 
 def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """An (N, C, H, W) image at a new size: area averaging down, bicubic up; in [0, 1]."""
+    """An (N, C, H, W) image at a new size: area averaging down (:func:`~artstyle.resample.area_resize`,
+    as ``F.interpolate(mode="area")``), bicubic up; in [0, 1]."""
     if image.shape[2:] == (height, width):
         return image
     if image.shape[2] >= height and image.shape[3] >= width:
-        return F.interpolate(image, size=(height, width), mode="area")
+        return area_resize(image, height, width)
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
 
 

@@ -10,6 +10,7 @@ files and prints nothing: progress bars, previews and checkpoint files are consu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
@@ -17,7 +18,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 import torch
 
 from artstyle.engine.images import as_rgb
-from artstyle.engine.optimizers import BoxLBFGS, ImageOptimizer, make_optimizer
+from artstyle.engine.optimizers import BoxLBFGS, Closure, ImageOptimizer, make_optimizer
 from artstyle.engine.plan import LBFGS_HISTORY
 from artstyle.errors import CheckpointError, DivergedError, flag
 
@@ -237,6 +238,7 @@ class _ScaleRun:
         self.objective, self.image, self.make, self.place, self.show = objective, image, make, place, show
         self.callback, self.checkpoint, self.checkpoint_every = callback, checkpoint, checkpoint_every
         self.parts: dict[str, torch.Tensor] = {}
+        self.losses: dict[str, float] = {}
         self.phase, self.opt = "", cast(ImageOptimizer, None)
 
     def begin(self, step: int, resume: RunState | None) -> None:
@@ -245,17 +247,17 @@ class _ScaleRun:
         if resume is not None:
             _load_optimizer_state(self.opt, self.phase, resume)
 
-    def closure(self) -> torch.Tensor:
+    def closure(self) -> float:
+        """The loss at the image, its gradient left in ``image.grad``, and the parts read
+        back as floats with one transfer (:func:`_read_back`)."""
         if isinstance(self.objective, SelfDifferentiating):
             loss, self.parts = self.objective.loss_and_gradient(self.image)
-            _check_loss(loss, self.parts)
         else:
             result: tuple[torch.Tensor, dict[str, torch.Tensor]] = self.objective(self.image)
             loss, self.parts = result
-            _check_loss(loss, self.parts)
-            loss.backward()  # type: ignore[no-untyped-call]
-        _check_gradient(self.image)
-        return loss
+            loss.backward()  # type: ignore[no-untyped-call]  # a non-finite loss fails below, unused
+        total, self.losses = _read_back(loss, self.parts, self.image.grad)
+        return total
 
     def take(self, step: int) -> None:
         """Iteration ``step`` of this scale (1-based), then its checkpoint and progress."""
@@ -274,10 +276,9 @@ class _ScaleRun:
             kept = (None, None) if step == place.iterations else (self.phase, self.opt.state_dict())
             self.checkpoint(RunState(overall, place.scale, self.image.detach().clone(), *kept))
         if self.callback is not None:
-            losses = {name: float(value.detach()) for name, value in self.parts.items()}
             with torch.no_grad():
                 shown = self.show(self.image.detach()).clone()
-            self.callback(Progress(overall, place.total, losses, shown, place.scale, place.scales))
+            self.callback(Progress(overall, place.total, dict(self.losses), shown, place.scale, place.scales))
 
 
 def _starting_point(
@@ -309,17 +310,24 @@ class _Optimizers:
         return self.optimizer, make_optimizer(self.optimizer, self.image, self.learning_rate, self.history_size)
 
 
-def _check_loss(loss: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> None:
-    if not bool(torch.isfinite(loss)):
+def _read_back(
+    loss: torch.Tensor, parts: Mapping[str, torch.Tensor], gradient: torch.Tensor | None
+) -> tuple[float, dict[str, float]]:
+    """The total and the parts as floats, read from the device in one transfer (with
+    whether the gradient is finite): an iteration's one look at values (on a GPU each
+    read waits for the queue). A non-finite loss or gradient raises :class:`_NonFinite`."""
+    flags = [torch.isfinite(gradient).all()] if gradient is not None else []
+    values = torch.stack([value.detach().float().reshape(()) for value in (loss, *parts.values(), *flags)])
+    read = values.tolist()
+    total, losses = read[0], dict(zip(parts, read[1 : 1 + len(parts)], strict=True))
+    if not math.isfinite(total):
         raise _NonFinite(*_first_non_finite(parts, loss))
+    if flags and not read[-1]:
+        raise _NonFinite("gradient", cast(torch.Tensor, gradient))
+    return total, losses
 
 
-def _check_gradient(image: torch.Tensor) -> None:
-    if image.grad is not None and not bool(torch.isfinite(image.grad).all()):
-        raise _NonFinite("gradient", image.grad)
-
-
-def _take_step(opt: ImageOptimizer, closure: Callable[[], torch.Tensor], image: torch.Tensor, *, last: bool) -> None:
+def _take_step(opt: ImageOptimizer, closure: Closure, image: torch.Tensor, *, last: bool) -> None:
     """One optimizer step, then the clamp to [0, 1]; the ``last`` of a scale, with L-BFGS,
     only settles on the best point evaluated (:meth:`BoxLBFGS.settle`). A non-finite loss
     or gradient stops it before the update (:class:`_NonFinite`); a non-finite update is

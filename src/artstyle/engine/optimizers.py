@@ -60,6 +60,7 @@ from typing import Any, Protocol
 
 import torch
 
+from artstyle.device import is_mps
 from artstyle.engine.plan import LBFGS_HISTORY
 
 #: The bounds of the shrink after a rejected step, as a fraction of that step.
@@ -70,7 +71,8 @@ FIRST_STEP = 0.02
 #: Rejections in a row after which the history is dropped and L-BFGS starts afresh.
 RESTART_AFTER = 3
 
-Closure = Callable[[], torch.Tensor]
+#: Fills ``image.grad`` and returns the loss: a 0-dim tensor, or a float already read back.
+Closure = Callable[[], "torch.Tensor | float"]
 
 
 class ImageOptimizer(Protocol):
@@ -86,10 +88,12 @@ class ImageOptimizer(Protocol):
 
 
 def _evaluate(image: torch.Tensor, closure: Closure) -> tuple[float, torch.Tensor]:
-    """The loss at ``image`` and its gradient, from a fresh backward pass."""
+    """The loss at ``image`` (a float: the one value an iteration reads back) and its
+    gradient, from a fresh backward pass."""
     image.grad = None
     with torch.enable_grad():
-        loss = float(closure().detach())
+        value = closure()
+    loss = value if isinstance(value, float) else float(value.detach())
     if image.grad is None:
         raise RuntimeError("the closure left no gradient on the image")
     return loss, image.grad.detach()
@@ -110,8 +114,11 @@ def _unpack(saved: Mapping[str, Any], group: dict[str, Any], image: torch.Tensor
 
 
 def _to(value: Any, image: torch.Tensor) -> Any:
+    """Saved tensors onto the image's device: vectors in its dtype, scalars (0-dim) in
+    :func:`scalar_dtype`."""
     if isinstance(value, torch.Tensor):
-        return value.to(device=image.device, dtype=image.dtype)
+        dtype = scalar_dtype(image.device) if value.dim() == 0 else image.dtype
+        return value.to(device=image.device, dtype=dtype)
     if isinstance(value, list):
         return [_to(item, image) for item in value]
     return value
@@ -157,7 +164,9 @@ class BoxLBFGS:
     ``lr`` scales the quasi-Newton step (1: the full step); ``history_size`` pairs are
     kept. ``step(closure)`` and ``settle(closure)`` each call ``closure`` once. The state
     (history, the accepted point, its gradient and loss, the step's length) is in
-    ``state_dict()``.
+    ``state_dict()``. Everything but the loss stays on the image's device: the
+    accept-or-reject decision is the one value an iteration reads back (see
+    :func:`_two_loop`).
     """
 
     def __init__(
@@ -198,40 +207,51 @@ class BoxLBFGS:
             state["streak"] = 0
         if state and set(state) != keys:
             raise ValueError(f"not BoxLBFGS's state: {sorted(state)}")
+        if state:  # saved before the scalars moved onto the device: plain floats
+            state.update(length=self._scalar(state["length"]), scale=self._scalar(state["scale"]))
+            state["rho"] = [self._scalar(rho) for rho in state["rho"]]
         self.state = state
+
+    def _scalar(self, value: float | torch.Tensor) -> torch.Tensor:
+        """A 0-dim tensor on the image's device, in :func:`scalar_dtype`."""
+        return torch.as_tensor(value).to(device=self.image.device, dtype=scalar_dtype(self.image.device))
 
     def _judge(self, closure: Closure) -> float:
         image, state = self.image, self.state
         loss, gradient = _evaluate(image, closure)
         point, gradient = image.detach().flatten().clone(), gradient.flatten().clone()
         if not state:  # the first evaluation
-            state.update(point=point, gradient=gradient, loss=loss, length=1.0, rejected=0, streak=0)
-            state.update(steps=[], changes=[], rho=[], scale=1.0)
+            state.update(point=point, gradient=gradient, loss=loss, length=self._scalar(1.0), rejected=0, streak=0)
+            state.update(steps=[], changes=[], rho=[], scale=self._scalar(1.0))
             return loss
         self._remember(point - state["point"], gradient - state["gradient"])
         if loss <= state["loss"]:
-            state.update(point=point, gradient=gradient, loss=loss, length=min(1.0, 2 * state["length"]), streak=0)
+            length = (2 * state["length"]).clamp(max=1.0)
+            state.update(point=point, gradient=gradient, loss=loss, length=length, streak=0)
             return loss
-        shrink = _quadratic_minimum(state["loss"], float(state["gradient"].dot(point - state["point"])), loss)
+        slope = _dot(state["gradient"], point - state["point"], state["length"].dtype)
+        shrink = _quadratic_minimum(state["loss"], slope, loss)
         state.update(length=state["length"] * shrink, rejected=state["rejected"] + 1, streak=state["streak"] + 1)
         if state["streak"] >= RESTART_AFTER:  # the history no longer points downhill: start afresh
-            state.update(steps=[], changes=[], rho=[], scale=1.0, length=1.0, streak=0)
+            state.update(steps=[], changes=[], rho=[], scale=self._scalar(1.0), length=self._scalar(1.0), streak=0)
         image.copy_(state["point"].view_as(image))
         return loss
 
     def _remember(self, step: torch.Tensor, change: torch.Tensor) -> None:
-        """Add the pair (step taken, gradient change) when it has positive curvature."""
+        """Add the pair (step taken, gradient change). A pair without positive curvature
+        is kept as a no-op (``rho`` 0: the two-loop recursion passes over it), so that
+        whether it counts is decided on the device, not read back."""
         state = self.state
-        curvature = float(step.dot(change))
-        if curvature <= 1e-10 * float(step.norm() * change.norm()):
-            return
+        dtype = state["scale"].dtype
+        curvature = _dot(step, change, dtype)
+        positive = curvature > 1e-10 * (step.norm().to(dtype) * change.norm().to(dtype))
         if len(state["steps"]) == self.group["history_size"]:
             for key in ("steps", "changes", "rho"):
                 state[key].pop(0)
         state["steps"].append(step)
         state["changes"].append(change)
-        state["rho"].append(1.0 / curvature)
-        state["scale"] = curvature / float(change.dot(change))
+        state["rho"].append(torch.where(positive, 1.0 / curvature, torch.zeros_like(curvature)))
+        state["scale"] = torch.where(positive, curvature / _dot(change, change, dtype), state["scale"])
 
     def _propose(self) -> None:
         """Move the image from the accepted point by the next step, clamped to [0, 1]."""
@@ -239,42 +259,62 @@ class BoxLBFGS:
         gradient = state["gradient"]
         if state["steps"]:
             direction = _two_loop(gradient, state["steps"], state["changes"], state["rho"], state["scale"])
-            if float(direction.dot(gradient)) >= 0:  # not downhill (rounding): the scaled gradient
-                direction = gradient.neg().mul(state["scale"])
+            downhill = _dot(direction, gradient, state["scale"].dtype) < 0  # else rounding: the scaled gradient
+            direction = torch.where(downhill, direction, gradient.neg().mul(state["scale"].to(gradient.dtype)))
             length = state["length"] * group["lr"]
         else:
             direction = gradient.neg()
-            length = state["length"] * group["lr"] * group["first_step"] / max(float(gradient.abs().max()), 1e-30)
-        moved = state["point"] + length * direction
-        image.copy_(moved.view_as(image))
-        if bool(torch.isfinite(moved).all()):  # a step that is not finite is left for the caller to see
-            image.clamp_(0, 1)
+            largest = gradient.abs().max().to(state["length"].dtype).clamp_min(1e-30)
+            length = state["length"] * group["lr"] * group["first_step"] / largest
+        moved = state["point"] + length.to(direction.dtype) * direction
+        # A step that is not finite is left unclamped, for the caller to see.
+        image.copy_(torch.where(torch.isfinite(moved).all(), moved.clamp(0, 1), moved).view_as(image))
+
+
+def scalar_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of the optimizer's scalars on ``device``: float64, as Python's floats,
+    except on MPS, which has no float64."""
+    return torch.float32 if is_mps(device) else torch.float64
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``a . b`` as a 0-dim tensor of ``dtype`` (the product in the vectors' own dtype)."""
+    return a.dot(b).to(dtype)
 
 
 def _two_loop(
-    gradient: torch.Tensor, steps: list[torch.Tensor], changes: list[torch.Tensor], rho: list[float], scale: float
+    gradient: torch.Tensor,
+    steps: list[torch.Tensor],
+    changes: list[torch.Tensor],
+    rho: list[torch.Tensor],
+    scale: torch.Tensor,
 ) -> torch.Tensor:
-    """-H g, H the L-BFGS inverse Hessian of the pairs (oldest first) over ``scale`` * I."""
+    """-H g, H the L-BFGS inverse Hessian of the pairs (oldest first) over ``scale`` * I.
+
+    The coefficients stay 0-dim tensors on the vectors' device: the recursion reads
+    nothing back, however long the history (on a GPU each read is a round trip that
+    stalls the queue)."""
     q = gradient.neg()
-    alphas = [0.0] * len(steps)
+    alphas: list[torch.Tensor] = [scale] * len(steps)
     for i in range(len(steps) - 1, -1, -1):
-        alphas[i] = float(steps[i].dot(q)) * rho[i]
-        q.add_(changes[i], alpha=-alphas[i])
-    r = q.mul_(scale)
+        alphas[i] = _dot(steps[i], q, scale.dtype) * rho[i]
+        q.addcmul_(changes[i], alphas[i].neg().to(q.dtype))  # one rounding, as add_ with alpha
+    r = q.mul_(scale.to(q.dtype))
     for i in range(len(steps)):
-        beta = float(changes[i].dot(r)) * rho[i]
-        r.add_(steps[i], alpha=alphas[i] - beta)
+        beta = _dot(changes[i], r, scale.dtype) * rho[i]
+        r.addcmul_(steps[i], (alphas[i] - beta).to(r.dtype))
     return r
 
 
-def _quadratic_minimum(loss: float, slope: float, rejected: float) -> float:
+def _quadratic_minimum(loss: float, slope: float | torch.Tensor, rejected: float) -> torch.Tensor:
     """Where the parabola through ``loss`` (slope ``slope``) at 0 and ``rejected`` at 1
     has its minimum, bounded to [:data:`MIN_SHRINK`, :data:`MAX_SHRINK`]; the upper
-    bound when it has none (the slope is not downhill, or the curve is not convex)."""
+    bound when it has none (the slope is not downhill, or the curve is not convex). A
+    0-dim tensor on ``slope``'s device: computed there, not read back."""
+    slope = torch.as_tensor(slope, dtype=torch.float64) if not isinstance(slope, torch.Tensor) else slope
     curvature = rejected - loss - slope
-    if slope >= 0 or curvature <= 0:
-        return MAX_SHRINK
-    return min(MAX_SHRINK, max(MIN_SHRINK, -slope / (2 * curvature)))
+    inside = (-slope / (2 * curvature)).clamp(MIN_SHRINK, MAX_SHRINK)
+    return torch.where((slope >= 0) | (curvature <= 0), torch.full_like(slope, MAX_SHRINK), inside)
 
 
 def make_optimizer(

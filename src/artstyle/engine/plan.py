@@ -96,13 +96,16 @@ def plan_stages(
 
 
 def available_memory(device: torch.device, meminfo: str = "/proc/meminfo") -> int:
-    """Bytes the run may count on: free memory of a CUDA device; on Linux the kernel's
+    """Bytes the run may count on: on a CUDA device its free memory plus what PyTorch's
+    cache holds without using it (reserved but not allocated: an earlier run's, which
+    the next one reuses); on Linux the kernel's
     estimate of memory available without swapping (``MemAvailable`` in ``meminfo``);
     elsewhere half of the physical memory, or :data:`FALLBACK_MEMORY` when even that is
     unknown."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(free) + max(0, int(cached))
     try:
         with open(meminfo, encoding="ascii") as lines:
             for line in lines:

@@ -74,6 +74,24 @@ class StyleTargets:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def to(self, device: torch.device) -> StyleTargets:
+        """The same targets with every tensor on ``device`` (the CPU, to send them
+        elsewhere); these targets themselves when they are all there already."""
+        tensors = [t for per_style in self.entries.values() for stats in per_style for s in stats.values() for t in s]
+        if all(_on(tensor, device) for tensor in tensors):
+            return self
+        entries = {
+            key: tuple({name: stat.to(device) for name, stat in stats.items()} for stats in per_style)
+            for key, per_style in self.entries.items()
+        }
+        return StyleTargets(self.styles, self.layers, entries)
+
+
+def _on(tensor: torch.Tensor, device: torch.device) -> bool:
+    """Whether ``tensor`` is on ``device`` (``cuda`` without an index: the current one)."""
+    same_type = tensor.device.type == device.type
+    return same_type and (device.index is None or tensor.device.index == device.index)
+
 
 def target_key(style_images: Sequence[torch.Tensor], tile_size: int) -> TargetKey:
     """The key of the entry for these (resized) style images, evaluated whole or in tiles."""

@@ -55,6 +55,10 @@ class VGG19Features(nn.Module):
         weights: trained weights with their preprocessing, or ``None`` for a randomly
             initialised network (for tests), which uses ImageNet mean/std preprocessing.
         pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al. found it smoother).
+        device: where the network lives. With ``weights``, the layers are laid out
+            without memory (on PyTorch's ``meta`` device) and take copies of the weights
+            made straight on ``device``: nothing is initialised at random only to be
+            overwritten, and nothing is moved afterwards.
 
     ``forward`` takes RGB images in [0, 1] of shape (N, 3, H, W) and returns a dict
     mapping each requested name to a (N, C, H', W') tensor.
@@ -68,6 +72,7 @@ class VGG19Features(nn.Module):
         layers: Sequence[str],
         weights: VGGWeights | None = None,
         pooling: str = "max",
+        device: torch.device | str = "cpu",
     ) -> None:
         super().__init__()
         if not layers:
@@ -81,19 +86,21 @@ class VGG19Features(nn.Module):
         last = INDEX[deepest(self.layers)]
         self.convs = nn.ModuleDict()
         self._order: list[tuple[str, str]] = []
-        for name, kind, c_in, c_out in LAYERS[: last + 1]:
-            if kind == "conv":
-                self.convs[name] = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
-            self._order.append((name, kind))
+        with torch.device("meta" if weights is not None else device):
+            for name, kind, c_in, c_out in LAYERS[: last + 1]:
+                if kind == "conv":
+                    self.convs[name] = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+                self._order.append((name, kind))
         if weights is not None:
-            self._load(weights)
+            self._load(weights, torch.device(device))
         self.requires_grad_(False)
         self.eval()
         mean, std = self.preprocessing.tensors()
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
+        self.register_buffer("mean", mean.to(device), persistent=False)
+        self.register_buffer("std", std.to(device), persistent=False)
 
-    def _load(self, weights: VGGWeights) -> None:
+    def _load(self, weights: VGGWeights, device: torch.device) -> None:
+        """Each layer's weight and bias, checked, copied onto ``device`` in float32."""
         for name, module in self.convs.items():
             conv = cast(nn.Conv2d, module)
             weight = weights.state_dict.get(f"{name}.weight")
@@ -107,9 +114,8 @@ class VGG19Features(nn.Module):
                         f"{weights.source}: {name} {what} has shape {tuple(got.shape)}, "
                         f"expected {tuple(expected.shape)}"
                     )
-            with torch.no_grad():
-                conv.weight.copy_(weight)
-                conv_bias.copy_(bias)
+            conv.weight = nn.Parameter(_copy_to(weight, device), requires_grad=False)
+            conv.bias = nn.Parameter(_copy_to(bias, device), requires_grad=False)
 
     @property
     def min_side(self) -> int:
@@ -149,3 +155,8 @@ class VGG19Features(nn.Module):
             if name in wanted:
                 out[name] = x
         return out
+
+
+def _copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A contiguous float32 copy of ``tensor`` on ``device`` (never the caller's own storage)."""
+    return tensor.detach().to(device=device, dtype=torch.float32).clone(memory_format=torch.contiguous_format)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from artstyle.api import Stylizer
 from artstyle.config import Config
@@ -66,11 +68,46 @@ def node_cpus(ray: ModuleType) -> int:
     return min(counts)
 
 
-def window_size(ray: ModuleType, cpus: int) -> int:
-    """How many tasks of ``cpus`` CPUs to keep in flight: two per slot in the cluster, so
-    that every slot has its next task waiting while a result comes back."""
-    total = int(ray.cluster_resources().get("CPU", cpus))
-    return max(2, 2 * max(1, total // cpus))
+@dataclass(frozen=True)
+class Slots:
+    """What each task asks Ray for: ``cpus`` CPUs (PyTorch's threads on the worker) and,
+    with ``gpus`` 1, a GPU of its own (Ray hides every GPU from a task that asks for none)."""
+
+    cpus: int
+    gpus: int = 0
+
+    def options(self) -> dict[str, Any]:
+        """The keywords of ``ray.remote``."""
+        return {"num_cpus": self.cpus, "num_gpus": self.gpus} if self.gpus else {"num_cpus": self.cpus}
+
+    def device(self, device: str) -> str:
+        """The device a task runs on: ``cuda`` for a task with a GPU (its one visible GPU,
+        whatever ``cuda:N`` the driver was given), else ``device`` as given."""
+        return "cuda" if self.gpus and device != "cpu" else device
+
+
+def task_slots(ray: ModuleType, device: str, cpus_per_job: int | None) -> Slots:
+    """The slots of one task for a run on ``device``: with ``cuda`` or ``cuda:N``, and with
+    ``auto`` on a cluster with GPUs, one GPU and (unless ``cpus_per_job`` says) the CPUs
+    that each GPU of the smallest GPU node has; otherwise :func:`node_cpus` CPUs."""
+    gpu_nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive") and node["Resources"].get("GPU")]
+    wants = device.startswith("cuda") or (device == "auto" and bool(gpu_nodes))
+    if not wants:
+        return Slots(cpus_per_job or node_cpus(ray))
+    if not gpu_nodes:
+        raise ArtstyleError(f"{device}: the Ray cluster has no GPUs (use --device cpu, or add GPU nodes)")
+    per_gpu = min(max(1, int(node.get("CPU", 0) // node["GPU"])) for node in gpu_nodes)
+    return Slots(cpus_per_job or per_gpu, 1)
+
+
+def window_size(ray: ModuleType, slots: Slots) -> int:
+    """How many tasks to keep in flight: two per slot in the cluster (its GPUs, for tasks
+    with a GPU), so that every slot has its next task waiting while a result comes back."""
+    resources = ray.cluster_resources()
+    if slots.gpus:
+        return max(2, 2 * int(resources.get("GPU", 1)))
+    total = int(resources.get("CPU", slots.cpus))
+    return max(2, 2 * max(1, total // slots.cpus))
 
 
 _STYLIZERS: dict[tuple[str, str], Stylizer] = {}  # per worker process: the network loaded once

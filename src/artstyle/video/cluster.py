@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,7 @@ from artstyle.files.metadata import read_metadata
 from artstyle.files.video import VideoFrame, frame_name, read_frame_png
 from artstyle.files.write import save_image
 from artstyle.runs import WRITTEN, InputImage, Signals
-from artstyle.runs.cluster import MAX_RETRIES, connect, node_cpus, window_size, worker_stylizer
+from artstyle.runs.cluster import MAX_RETRIES, connect, task_slots, window_size, worker_stylizer
 from artstyle.runs.execute import error_message
 from artstyle.video.chunks import CHUNK_FRAMES, OVERLAP, OWN, TAIL, WARMUP, Chunk, CutFinder, check_chunking, split
 from artstyle.video.job import VideoJob
@@ -87,9 +87,11 @@ class RayChunks:
 
     def stylize(self, excerpt: Excerpt, reporter: VideoReporter, signals: Signals) -> list[int]:
         ray = connect(self.address)
-        cpus = self.cpus_per_job or node_cpus(ray)
-        task = ray.remote(num_cpus=cpus, max_retries=MAX_RETRIES)(chunk_task)
-        window = self.window or window_size(ray, cpus)
+        slots = task_slots(ray, excerpt.job.config.device, self.cpus_per_job)
+        cpus = slots.cpus
+        task = ray.remote(**slots.options(), max_retries=MAX_RETRIES)(chunk_task)
+        window = self.window or window_size(ray, slots)
+        job = replace(excerpt.job, config=excerpt.job.config.replace(device=slots.device(excerpt.job.config.device)))
         styles = ray.put(excerpt.styles)
         stitcher = Stitcher(excerpt, reporter, signals, self.crossfade)
         stamps: list[int] = []
@@ -100,7 +102,7 @@ class RayChunks:
                     continue
                 while len(pending) >= window:
                     stitcher.take(*_next(ray, pending))
-                pending[task.remote(chunk, styles, excerpt.job, cpus)] = chunk
+                pending[task.remote(chunk, styles, job, cpus)] = chunk
             while pending:
                 stitcher.take(*_next(ray, pending))
         except BaseException:

@@ -342,14 +342,20 @@ def starting_image(
 
 class TemporalTarget:
     """The temporal term's loss: :func:`~artstyle.losses.temporal_loss` against the warped
-    previous frame (its luminance when only luminance is optimised) where it is trusted."""
+    previous frame (its luminance when only luminance is optimised) where it is trusted.
+    The target is made on the image's device once, at the first evaluation, not copied
+    there at every one."""
 
     def __init__(self, warped: torch.Tensor, trusted: torch.Tensor) -> None:
         self.warped, self.trusted = warped, trusted
+        self._on: dict[tuple[torch.device, torch.dtype, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        target = self.warped if image.shape[1] == 3 else luminance(self.warped)
-        target, trusted = target.to(image.device, image.dtype), self.trusted.to(image.device, image.dtype)
+        key = (image.device, image.dtype, image.shape[1])
+        if key not in self._on:
+            target = self.warped if image.shape[1] == 3 else luminance(self.warped)
+            self._on[key] = (target.to(image.device, image.dtype), self.trusted.to(image.device, image.dtype))
+        target, trusted = self._on[key]
         return temporal_loss(image, target, trusted)
 
 
