@@ -1,9 +1,14 @@
-"""Regenerate the README's pictures under docs/ (small JPEGs).
+"""Regenerate the pictures of the README and the documentation under docs/ (small JPEGs).
 
-    python docs/make_figures.py [demo color masks pyramid video]   # default: all five
+    python docs/make_figures.py [demo gallery strength ... video]   # default: all of them
     python benchmarks/quality.py --sheet docs/quality.jpg     # the quality contact sheet
 
 * demo.jpg: content | style | result, with the same settings as ``make demo``;
+* gallery.jpg: six pairs of the example photos and paintings, photo | painting | artstyle,
+  at 384 px with the default options (about 5 minutes on 2 CPU cores);
+* strength.jpg, stroke_size.jpg, smoothness.jpg: one option at three values (--style-weight,
+  --style-scale, --tv-weight), everything else at its default;
+* presets.jpg: --preset draft, default and fine at 384 px, each with the time it took;
 * color.jpg: colour preservation: none, luminance, histogram;
 * masks.jpg: two styles, one per half of the picture, with feathered masks;
 * pyramid.jpg: 1024 px, single scale against coarse to fine, both with the default
@@ -20,10 +25,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from artstyle import stylize
+from artstyle import Config, stylize
 from artstyle.imageio import read_image, resize_long_side
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +67,75 @@ def demo() -> None:
     content, style = read_image(CONTENT), read_image(STYLE)
     result = stylize(content, style, **DEMO_OPTIONS)
     save(strip([content, resize_long_side(style, 512), result], ["content", "style", "artstyle"]), "demo.jpg")
+
+
+#: The gallery's pairs: an example photo, an example painting and the painting's title.
+GALLERY = (
+    ("chelsea.png", "the_scream.jpg", "The Scream"),
+    ("chelsea.png", "great_wave.jpg", "The Great Wave"),
+    ("astronaut.png", "woman-with-hat-matisse.jpg", "Woman with a Hat"),
+    ("astronaut.png", "udnie.jpg", "Udnie"),
+    ("rocket.jpg", "starry_night.jpg", "The Starry Night"),
+    ("rocket.jpg", "shipwreck.jpg", "The Shipwreck"),
+)
+
+
+def fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The image scaled to fit a width x height cell, centred on white."""
+    scale = min(width / image.width, height / image.height)
+    scaled = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    cell = Image.new("RGB", (width, height), "white")
+    cell.paste(scaled, ((width - scaled.width) // 2, (height - scaled.height) // 2))
+    return cell
+
+
+def gallery() -> None:
+    triples = []
+    for photo, painting, title in GALLERY:
+        content, style = read_image(ROOT / "examples" / "content" / photo), read_image(STYLES / painting)
+        result = stylize(content, style, size=384, seed=1)
+        cells = [fit(image, 240, 180) for image in (content, style, result)]
+        triples.append(strip(cells, ["photo", title, "artstyle"], height=180))
+    gap = 16
+    width, height = triples[0].size
+    sheet = Image.new("RGB", (2 * width + gap, 3 * height + 2 * gap), "white")
+    for index, triple in enumerate(triples):
+        sheet.paste(triple, ((index % 2) * (width + gap), (index // 2) * (height + gap)))
+    save(sheet, "gallery.jpg")
+
+
+def sweep(name: str, photo: str, painting: str, size: int, option: str, values: list[Any]) -> None:
+    """One option at a few values, everything else at its default: content | style | one picture per value."""
+    content, style = read_image(ROOT / "examples" / "content" / photo), read_image(STYLES / painting)
+    default = getattr(Config(), option)
+    results, titles = [], []
+    for value in values:
+        results.append(stylize(content, style, size=size, seed=1, **{option: value}))
+        titles.append(f"--{option.replace('_', '-')} {value}" + (" (default)" if value == default else ""))
+    save(strip([content, resize_long_side(style, 512), *results], ["content", "style", *titles], height=200), name)
+
+
+def strength() -> None:
+    sweep("strength.jpg", "chelsea.png", "the_scream.jpg", 256, "style_weight", [0.5, 2.0, 8.0])
+
+
+def stroke_size() -> None:
+    sweep("stroke_size.jpg", "rocket.jpg", "starry_night.jpg", 384, "style_scale", [0.5, 1.0, 2.0])
+
+
+def smoothness() -> None:
+    sweep("smoothness.jpg", "chelsea.png", "starry_night.jpg", 256, "tv_weight", [0.0, 5.7, 30.0])
+
+
+def presets() -> None:
+    content, style = read_image(CONTENT), read_image(STYLE)
+    results, titles = [], []
+    for preset in ("draft", "default", "fine"):
+        started = time.perf_counter()
+        results.append(stylize(content, style, size=384, seed=1, preset=preset))
+        titles.append(f"--preset {preset}: {time.perf_counter() - started:.0f} s")
+    sheet = strip([content, resize_long_side(style, 512), *results], ["content", "style", *titles], height=200)
+    save(sheet, "presets.jpg")
 
 
 def color() -> None:
@@ -137,6 +212,11 @@ def video() -> None:
 
 FIGURES: dict[str, Callable[[], None]] = {
     "demo": demo,
+    "gallery": gallery,
+    "strength": strength,
+    "stroke_size": stroke_size,
+    "smoothness": smoothness,
+    "presets": presets,
     "color": color,
     "masks": masks,
     "pyramid": pyramid,

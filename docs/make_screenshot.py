@@ -1,4 +1,4 @@
-"""Regenerate docs/web.jpg, the README's screenshot of the web page.
+"""Regenerate docs/web.jpg, the screenshot of the web page in the README and the documentation.
 
     python docs/make_screenshot.py
 
