@@ -146,7 +146,7 @@ OWN = (
     ("astronaut.png", "woman-with-hat-matisse.jpg"),
     ("coffee.png", "udnie.jpg"),
     ("rocket.jpg", "the_scream.jpg"),
-    # added later, to check a lever on pairs it was not chosen on (README: the balance set
+    # added later, to check a lever on pairs it was not chosen on (docs/decisions.md: the balance set
     # by the photo, chosen on the four above): the soft photo and the sharpest one with
     # other paintings
     ("chelsea.png", "the_scream.jpg"),

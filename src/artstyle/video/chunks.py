@@ -12,7 +12,7 @@ and over those frames the two chunks' outputs are cross-faded, the later one's w
 rising linearly (1/(K+1), ..., K/(K+1) for an overlap of K). The two chains never see
 each other (they run at the same time), so their paint differs at the seam; the
 cross-fade spreads that jump over K+1 frame steps instead of one. Measured in
-benchmarks/video_ray.py (README, Video on a Ray cluster).
+benchmarks/video_ray.py (docs/guide/batch.md, A video on a Ray cluster).
 """
 
 from __future__ import annotations

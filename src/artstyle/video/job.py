@@ -11,7 +11,7 @@ from artstyle.video.flow import FLOWS
 
 #: The temporal term's default weight, against the relative content and style losses
 #: (each about 1 at their targets' scale) and pixels in [0, 1]; measured in
-#: benchmarks/video.py (README, Video).
+#: benchmarks/video.py (docs/guide/video.md; the weights tried: docs/decisions.md).
 TEMPORAL_WEIGHT = 200.0
 #: Full-size L-BFGS iterations of each frame after the first (which gets the whole
 #: coarse-to-fine run): it starts from the previous frame warped onto it.
