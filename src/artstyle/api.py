@@ -29,7 +29,7 @@ from PIL import Image
 
 from artstyle._version import __version__
 from artstyle.color import luminance, match_color, match_luminance, recolor, recolor_regions, recombine
-from artstyle.config import Config, preset_options
+from artstyle.config import Config, with_preset
 from artstyle.device import deterministic, generator, resolve_device, resolve_precision, tune_for
 from artstyle.engine import (
     Objective,
@@ -51,7 +51,7 @@ from artstyle.engine import (
 from artstyle.engine.plan import available_memory, plan_memory
 from artstyle.engine.targets import compute_stats, content_dependent, styles_digest, target_key
 from artstyle.engine.tiled import TiledObjective
-from artstyle.errors import ArtstyleWarning, ConfigError, flag
+from artstyle.errors import ArtstyleWarning, ConfigError, option_name
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.features.layers import min_image_side
 from artstyle.files.convert import as_image, image_to_tensor, resize_long_side, tensor_to_image
@@ -73,7 +73,7 @@ def make_config(preset: str | None = None, **options: Any) -> Config:
             close = difflib.get_close_matches(key, [*names, "preset"], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown option '{key}'{hint}")
-    return Config(**{**preset_options(preset), **options})
+    return with_preset(preset, options)
 
 
 @dataclass(frozen=True)
@@ -396,7 +396,7 @@ class Stylizer:
             return first
         if plan.config.init == "noise":
             return (0.5 + 0.05 * torch.randn(shape, generator=generator(plan.seed))).to(self.device)
-        picture = as_image(plan.config.init, f"{flag('init')} image")
+        picture = as_image(plan.config.init, f"{option_name('init')} image")
         image = image_to_tensor(picture.resize((shape[3], shape[2]), Image.Resampling.LANCZOS)).to(self.device)
         return luminance(image) if shape[1] == 1 else image
 
@@ -497,12 +497,6 @@ class _Inputs:
             factor=config.scale_factor if config.pyramid else 1.0,
             min_side=net.min_side,
         )
-        if not stages[-1].iterations and len(stages) == 1:
-            problem = (
-                f"0 needs two scales or more (coarse to fine, with {flag('size')} at least "
-                f"{flag('scale_factor')} times {flag('min_size')}); this run has one, of {max(width, height)} px"
-            )
-            raise ConfigError(problem, option="iterations", message=f"{flag('iterations')} {problem}")
         for stage in stages:
             long_side = self.style_long_side(config, max(stage.height, stage.width))
             for style in self.styles:

@@ -16,7 +16,7 @@ from typing import Any
 
 from artstyle.color import COLOR_MODES
 from artstyle.device import PRECISIONS
-from artstyle.errors import ConfigError
+from artstyle.errors import ConfigError, option_value
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
 from artstyle.features.layers import check_layer_names, deepest, min_tile_size
 from artstyle.losses import NORMALIZATIONS, STYLE_LOSSES
@@ -55,6 +55,20 @@ def preset_options(name: str | None) -> dict[str, Any]:
     if name not in PRESETS:
         raise ConfigError(f"expected one of {', '.join(PRESETS)}, got {name!r}", option="preset")
     return dict(PRESETS[name])
+
+
+def with_preset(preset: str | None, options: Mapping[str, Any]) -> Config:
+    """A validated :class:`Config` of ``options`` over the options of ``preset``. A value
+    the preset set, not one given, that fails validation is said to be the preset's."""
+    bundle = preset_options(preset)
+    try:
+        return Config(**{**bundle, **options})
+    except ConfigError as exc:
+        if preset is None or exc.option not in bundle or exc.option in options:
+            raise
+        value = option_value(exc.option, bundle[exc.option])
+        problem = f"{exc.problem} (the {preset} preset's {value}; give the option to change it)"
+        raise ConfigError(problem, option=exc.option, part=exc.part) from None
 
 
 def _option(default: Any, help: str, metavar: str | None = None, choices: Sequence[str] = ()) -> Any:
@@ -176,7 +190,10 @@ class Config:
         "LAYERS",
     )
     iterations: int = _option(
-        ITERATIONS, "optimizer iterations at the full size (the last scale; 0: upsample the previous one)", "N"
+        ITERATIONS,
+        "optimizer iterations at the full size (the last scale; 0: upsample the previous one, or, with only one "
+        "scale, COARSE_ITERATIONS there)",
+        "N",
     )
     coarse_iterations: int = _option(
         COARSE_ITERATIONS,

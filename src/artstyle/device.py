@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
-from artstyle.errors import DeviceError, flag
+from artstyle.errors import DeviceError, option_name, option_value
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,13 +25,13 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     kind, _, index = name.partition(":")
     if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
-        raise DeviceError(f"{flag('device')}: unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)")
+        raise DeviceError(f"{option_name('device')}: unknown device {name!r} (expected auto, cpu, cuda, cuda:N or mps)")
     if (kind == "cuda" and not cuda) or (kind == "mps" and not mps):
-        option = flag("device")
-        raise DeviceError(f"{option} {name}: no {kind.upper()} device is available here; use {option} cpu or auto")
+        available = f"use {option_value('device', 'cpu')} or auto"
+        raise DeviceError(f"{option_value('device', name)}: no {kind.upper()} device is available here; {available}")
     if index and int(index) >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        raise DeviceError(f"{flag('device')} {name}: this machine has {count} CUDA device{'s' * (count != 1)}")
+        raise DeviceError(f"{option_value('device', name)}: this machine has {count} CUDA device{'s' * (count != 1)}")
     return torch.device(name)
 
 
@@ -81,7 +81,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
         return None
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         gpu = torch.cuda.get_device_name(device)
-        raise DeviceError(f"{flag('precision')} bf16: {gpu} has no bf16 arithmetic; use {flag('precision')} fp32")
+        use = option_value("precision", "fp32")
+        raise DeviceError(f"{option_value('precision', 'bf16')}: {gpu} has no bf16 arithmetic; use {use}")
     if name == "bf16":
         return torch.bfloat16
     return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else None

@@ -7,6 +7,10 @@ Every message is a complete sentence that names the file or option at fault.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,9 +25,62 @@ def flag(option: str) -> str:
     """The command-line flag of an option: ``tv_weight`` -> ``--tv-weight``.
 
     Options are named by their :class:`~artstyle.config.Config` field everywhere in the
-    library; this is the one place that spells them as flags (in messages).
+    library; this is the one place that spells them as flags (the parser's, and the
+    messages' under :data:`FLAGS`).
     """
     return "--" + option.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How messages name options: ``name(option)``, and a value given to one as the
+    interface would write it (``assign`` between the two, ``quote`` for text values)."""
+
+    name: Callable[[str], str]
+    assign: str = " "
+    quote: bool = False
+
+
+#: The Python API's words: ``iterations=0``, ``device='cpu'``. The library's own default.
+KEYWORDS = Spelling(lambda option: option, "=", quote=True)
+#: The command line's: ``--iterations 0``, ``--device cpu``.
+FLAGS = Spelling(flag)
+
+_SPELLING: ContextVar[Spelling] = ContextVar("artstyle_spelling", default=KEYWORDS)
+
+
+@contextmanager
+def spelled(spelling: Spelling) -> Iterator[None]:
+    """Inside, messages name options as ``spelling`` does: each front end says its own
+    words (the CLI its flags, the web page its labels) for errors raised in its runs."""
+    token = _SPELLING.set(spelling)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def current_spelling() -> Spelling:
+    """The spelling in use here (to carry it into another process: a cluster's task)."""
+    return _SPELLING.get()
+
+
+def option_name(option: str) -> str:
+    """An option as the interface in use names it (see :func:`spelled`): ``tv_weight``
+    from Python, ``--tv-weight`` on the command line, "Smoothness" on the web page."""
+    return _SPELLING.get().name(option)
+
+
+def option_value(option: str, value: object) -> str:
+    """An option given a value, as the interface in use writes it: ``optimizer='adam'``,
+    ``--optimizer adam``. A placeholder in capitals (``N``) is left unquoted."""
+    spelling = _SPELLING.get()
+    quoted = spelling.quote and isinstance(value, str) and not value.isupper()
+    return (
+        f"{spelling.name(option)}{spelling.assign}{value!r}"
+        if quoted
+        else f"{spelling.name(option)}{spelling.assign}{value}"
+    )
 
 
 class ConfigError(ArtstyleError, ValueError):
@@ -32,15 +89,16 @@ class ConfigError(ArtstyleError, ValueError):
     ``option`` is the :class:`~artstyle.config.Config` field (or front-end option) at
     fault, None when the problem is not one option's; ``part`` the part of its value
     (a layer of ``style_layers``), if any; ``problem`` says what is wrong with it. The
-    message is ``--option-flag: problem`` (the CLI's spelling; ``message`` replaces it
-    where a sentence reads better); a front end with other labels (the web page) builds
-    its own from ``option`` and ``problem``.
+    message is ``option: problem``, the option named in the words of the interface in
+    use (:func:`option_name`: ``tv_weight`` from Python, ``--tv-weight`` on the command
+    line; ``message`` replaces it where a sentence reads better); a front end with other
+    labels (the web page) can also build its own from ``option`` and ``problem``.
     """
 
     def __init__(
         self, problem: str, *, option: str | None = None, part: str | None = None, message: str | None = None
     ) -> None:
-        where = f"{flag(option)}{f' {part}' if part else ''}: " if option else ""
+        where = f"{option_name(option)}{f' {part}' if part else ''}: " if option else ""
         super().__init__(message if message is not None else where + problem)
         self.option, self.part, self.problem = option, part, problem
 
@@ -86,7 +144,7 @@ class CheckpointError(ArtstyleError):
     or a checkpoint cannot be written. ``option`` names the option concerned, if any."""
 
     def __init__(self, problem: str, *, option: str | None = None) -> None:
-        super().__init__(f"{flag(option)}: {problem}" if option else problem)
+        super().__init__(f"{option_name(option)}: {problem}" if option else problem)
         self.option = option
 
 

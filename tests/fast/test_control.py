@@ -19,7 +19,7 @@ from artstyle.color import rgb_to_yiq
 from artstyle.engine import Objective, Progress, Stage, optimize_stages, plan_stages, resize_image, stage_sizes
 from artstyle.errors import ConfigError
 from artstyle.features.vgg import VGG19Features
-from artstyle.imageio import image_to_tensor, read_metadata
+from artstyle.imageio import image_to_tensor, read_image, read_metadata
 
 FAST = {"content_layers": "relu2_2", "style_layers": "relu1_1,relu2_1"}
 FAST_FLAGS = ["--content-layers", "relu2_2", "--style-layers", "relu1_1,relu2_1"]
@@ -254,17 +254,17 @@ def test_style_size_sets_the_style_resolution(fake_bundled: FakeBundled, monkeyp
 
 def test_mask_count_and_bad_options_are_config_errors(fake_bundled: FakeBundled) -> None:
     content, style = smooth_rgb(40, 32), random_rgb(40, 40)
-    with pytest.raises(ConfigError, match="--style-masks: 2 masks for 1 style images"):
+    with pytest.raises(ConfigError, match=r"^style_masks: 2 masks for 1 style images"):
         stylize(content, style, style_masks=[content, content], size=40, iterations=1, **FAST)
-    for options, flag in (
-        ({"preserve_color": "colour"}, "--preserve-color"),
-        ({"style_loss": "l2"}, "--style-loss"),
-        ({"scale_factor": 1.0}, "--scale-factor"),
-        ({"min_size": 0}, "--min-size"),
-        ({"style_size": -3}, "--style-size"),
-        ({"pyramid": "maybe"}, "--pyramid"),
+    for options, keyword in (
+        ({"preserve_color": "colour"}, "^preserve_color: "),
+        ({"style_loss": "l2"}, "^style_loss: "),
+        ({"scale_factor": 1.0}, "^scale_factor: "),
+        ({"min_size": 0}, "^min_size: "),
+        ({"style_size": -3}, "^style_size: "),
+        ({"pyramid": "maybe"}, "^pyramid: "),
     ):
-        with pytest.raises(ConfigError, match=flag):
+        with pytest.raises(ConfigError, match=keyword):
             stylize(content, style, **options)
 
 
@@ -366,9 +366,17 @@ def test_no_iterations_at_the_full_size_upsamples_the_previous_scale(fake_bundle
 
 
 @pytest.mark.parametrize("options", [{"pyramid": False}, {"min_size": 64}])
-def test_no_iterations_needs_two_scales(fake_bundled: FakeBundled, options: dict[str, object]) -> None:
-    with pytest.raises(ConfigError, match=r"^--iterations 0 needs two scales or more .*this run has one, of 64 px$"):
-        stylize(smooth_rgb(64, 48), random_rgb(40, 40), size=64, iterations=0, **options, **FAST)
+def test_no_iterations_on_a_single_scale_runs_the_coarse_iterations_there(
+    fake_bundled: FakeBundled, options: dict[str, object]
+) -> None:
+    # One scale is the coarsest too: with nothing to upsample, it gets the coarse iterations.
+    seen: list[Progress] = []
+    picture = stylize(
+        smooth_rgb(64, 48), random_rgb(40, 40), size=64, iterations=0, coarse_iterations=3, progress=seen.append,
+        **options, **FAST,
+    )  # fmt: skip
+    assert picture.size == (64, 48)
+    assert [(p.step, p.iterations, p.scales) for p in seen] == [(1, 3, 1), (2, 3, 1), (3, 3, 1)]
 
 
 def test_cli_draft_preset_and_explicit_options(
@@ -380,5 +388,7 @@ def test_cli_draft_preset_and_explicit_options(
     assert cli.main([str(a) for a in argv]) == 0
     params = read_metadata(out)["parameters"]  # type: ignore[index]
     assert (params["iterations"], params["coarse_iterations"], params["min_size"]) == (0, 30, 24)
-    assert cli.main([str(a) for a in [*argv[:3], tmp_path / "one.png", "-q", "--preset", "draft", "--size", "48"]]) == 2
-    assert "--iterations 0 needs two scales or more" in capsys.readouterr().err
+    # One scale at 48 px (under twice the draft's 128 px): 30 iterations there, no error.
+    one = tmp_path / "one.png"
+    assert cli.main([str(a) for a in [*argv[:3], one, "-q", "--preset", "draft", "--size", "48", *FAST_FLAGS]]) == 0
+    assert read_image(one).size == (48, 40) and capsys.readouterr().err == ""

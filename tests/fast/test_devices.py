@@ -37,7 +37,7 @@ from artstyle.batch.cluster import targets_task
 from artstyle.color import color_stats, recolor
 from artstyle.device import resolve_device, resolve_precision
 from artstyle.engine.plan import available_memory
-from artstyle.errors import DeviceError
+from artstyle.errors import FLAGS, DeviceError, spelled
 from artstyle.linalg import sqrtm
 from artstyle.resample import area_resize
 from artstyle.runs import InputImage
@@ -236,7 +236,7 @@ def test_cuda_n_is_accepted_when_it_exists() -> None:
     with fake_device("cuda"):
         assert resolve_device("cuda:1") == torch.device("cuda", 1)
         assert make_config(device="cuda:1").device == "cuda:1"
-        with pytest.raises(DeviceError, match="--device cuda:2: this machine has 2 CUDA devices"):
+        with pytest.raises(DeviceError, match="device='cuda:2': this machine has 2 CUDA devices"):
             resolve_device("cuda:2")
         with pytest.raises(DeviceError, match="unknown device 'mps:1'"):
             resolve_device("mps:1")
@@ -246,7 +246,11 @@ def test_bf16_is_refused_clearly_on_a_gpu_without_it(monkeypatch: pytest.MonkeyP
     with fake_device("cuda"):
         assert resolve_precision("bf16", torch.device("cuda")) == torch.bfloat16
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-        with pytest.raises(DeviceError, match="--precision bf16: Fake CUDA device has no bf16 arithmetic"):
+        with pytest.raises(
+            DeviceError, match="precision='bf16': Fake CUDA device has no bf16 arithmetic; use precision='fp32'"
+        ):
+            resolve_precision("bf16", torch.device("cuda"))
+        with spelled(FLAGS), pytest.raises(DeviceError, match=r"^--precision bf16: Fake CUDA .* use --precision fp32$"):
             resolve_precision("bf16", torch.device("cuda"))
         assert resolve_precision("auto", torch.device("cuda")) is None
 

@@ -10,6 +10,7 @@ with ``--keep-partial``, writes that image.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,8 +20,19 @@ from _support import FakeBundled, Poisoned, random_rgb, smooth_rgb
 
 from artstyle import ArtstyleError, DivergedError, api, cli, engine
 from artstyle.engine import Objective, Progress, Stage, optimize, optimize_stages
+from artstyle.errors import FLAGS as FLAG_WORDS
+from artstyle.errors import KEYWORDS, spelled
 from artstyle.features.vgg import VGG19Features
 from artstyle.imageio import read_image, read_metadata
+
+
+@pytest.fixture(autouse=True)
+def in_flags() -> Iterator[None]:
+    """The hints as the command line words them (its flags); from Python they name the
+    keywords (test_from_python_the_hints_name_the_keywords)."""
+    with spelled(FLAG_WORDS):
+        yield
+
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -86,6 +98,12 @@ def test_a_term_that_is_infinite_from_the_start_blames_its_weight(objective: Obj
         "the optimisation diverged at iteration 1/5: the content loss became infinite; try a smaller --content-weight"
     )
     assert caught.value.image is None and seen == []
+
+
+def test_from_python_the_hints_name_the_keywords(objective: Objective, tiny_tensors: Pair) -> None:
+    with spelled(KEYWORDS), pytest.raises(DivergedError) as caught:
+        optimize(objective, tiny_tensors[0], iterations=5, learning_rate=float("inf"))
+    assert str(caught.value).endswith("try a lower learning_rate (now inf) or optimizer='adam'")
 
 
 def test_during_the_warm_up_only_the_weights_are_suggested(objective: Objective, tiny_tensors: Pair) -> None:

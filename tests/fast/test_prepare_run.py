@@ -53,7 +53,7 @@ def test_prepare_takes_options_over_a_config_or_alone(fake_bundled: FakeBundled)
     stylizer = Stylizer(device="cpu")
     assert stylizer.prepare(CONTENT, STYLE, config(), iterations=4).config.iterations == 4
     assert stylizer.prepare(CONTENT, STYLE, size=40, **FAST).config.size == 40
-    with pytest.raises(ConfigError, match=r"^--weights: this Stylizer was made with weights='bundled'") as caught:
+    with pytest.raises(ConfigError, match=r"^weights: this Stylizer was made with weights='bundled'") as caught:
         stylizer.prepare(CONTENT, STYLE, config(weights="torchvision"))
     assert caught.value.option == "weights"
 
@@ -87,8 +87,8 @@ def test_a_starting_tensor_replaces_the_configs_init(fake_bundled: FakeBundled) 
 @pytest.mark.parametrize(
     ("init", "message"),
     [
-        (torch.zeros(3, 36, 48), r"^--init: expected a \(1, 3, H, W\) RGB tensor in \[0, 1\], got \(3, 36, 48\)$"),
-        (torch.full((1, 3, 8, 8), float("nan")), "^--init: the starting image has NaN or infinite values$"),
+        (torch.zeros(3, 36, 48), r"^init: expected a \(1, 3, H, W\) RGB tensor in \[0, 1\], got \(3, 36, 48\)$"),
+        (torch.full((1, 3, 8, 8), float("nan")), "^init: the starting image has NaN or infinite values$"),
     ],
 )
 def test_a_bad_starting_tensor_is_a_config_error(fake_bundled: FakeBundled, init: torch.Tensor, message: str) -> None:
@@ -188,7 +188,7 @@ def test_style_targets_are_only_shared_where_they_can_be(fake_bundled: FakeBundl
     stylizer = Stylizer(device="cpu")
     targets: StyleTargets = stylizer.prepare(CONTENT, STYLE, config()).style_targets
     with pytest.raises(
-        ConfigError, match=r"^--preserve-color: 'histogram' makes style targets for each content"
+        ConfigError, match=r"^preserve_color: 'histogram' makes style targets for each content"
     ) as caught:
         stylizer.prepare(CONTENT, STYLE, config(preserve_color="histogram"), style_targets=targets)
     assert caught.value.option == "preserve_color"
@@ -237,5 +237,5 @@ def test_luminance_targets_are_the_paintings_own_unless_matched(fake_bundled: Fa
     # the painting's own luminance does not depend on the photo: its targets are shared
     again = stylizer.prepare(smooth_rgb(48, 36, seed=9), STYLE, own.config, style_targets=own.style_targets)
     assert again.style_targets is own.style_targets
-    with pytest.raises(ConfigError, match=r"^--preserve-color: 'luminance' makes style targets for each content"):
+    with pytest.raises(ConfigError, match=r"^preserve_color: 'luminance' makes style targets for each content"):
         stylizer.prepare(CONTENT, STYLE, matched.config, style_targets=matched.style_targets)

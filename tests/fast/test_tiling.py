@@ -25,7 +25,7 @@ from artstyle.config import Config
 from artstyle.engine import Objective, RunState, Stage, optimize, optimize_stages, plan
 from artstyle.engine.plan import available_memory, pass_bytes, plan_memory
 from artstyle.engine.tiled import TiledObjective, tile_grid, tiled_feature_stats
-from artstyle.errors import ConfigError, DivergedError
+from artstyle.errors import FLAGS, ConfigError, DivergedError, spelled
 from artstyle.features.layers import min_tile_size
 from artstyle.features.vgg import VGG19Features, context_margin, min_image_side, pools_before, receptive_field
 from artstyle.losses import feature_stats
@@ -411,7 +411,9 @@ def test_out_of_memory_suggests_tiles() -> None:
         job = Job("photo.jpg", ["painting.jpg"], "out.png", Config(**options))
         return out_of_memory_message(job, (4000, 3000), "cpu")
 
-    assert message(size=4096).endswith("(L-BFGS keeps 100 steps of history), or --tile-size 512")
-    assert message(size=4096, tile_size=1024).endswith(", or a smaller --tile-size (now 1024)")
+    assert message(size=4096).endswith("(L-BFGS keeps 100 steps of history), or tile_size=512")
+    assert message(size=4096, tile_size=1024).endswith(", or a smaller tile_size (now 1024)")
+    with spelled(FLAGS):  # as the command line says it
+        assert message(size=4096).endswith("(L-BFGS keeps 100 steps of history), or --tile-size 512")
     assert "tile" not in message(size=4096, tile_size=512)  # as small as it is worth
     assert "tile" not in message(size=384)

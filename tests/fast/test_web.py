@@ -102,6 +102,14 @@ def test_a_job_yields_previews_then_the_final_png_with_its_parameters(fake_bundl
     np.testing.assert_array_equal(np.asarray(final.image), np.asarray(expected))
 
 
+def test_the_draft_preset_runs_below_its_coarsest_size(fake_bundled: FakeBundled, uploads: Path) -> None:
+    # 32 px is under twice the draft's 128 px: one scale, which gets its 30 coarse iterations.
+    studio = make_studio(uploads)
+    job = submit(studio, uploads, preset="draft", iterations=None)
+    final = [update for update in studio.run(job) if update.final]
+    assert final[0].state == DONE and final[0].message.startswith("Done: 30 iterations")
+
+
 def test_stop_ends_the_job_and_keeps_the_current_image(fake_bundled: FakeBundled, uploads: Path) -> None:
     studio = make_studio(uploads)
     job = submit(studio, uploads, iterations=500)
@@ -440,8 +448,8 @@ def test_the_page_names_options_by_its_labels_without_reading_messages(uploads: 
     with pytest.raises(ConfigError) as caught:
         make_studio(uploads).config({"style_layers": "relu1_1:-2"}, styles=1)
     assert caught.value.option == "style_layers" and caught.value.part == "relu1_1"
-    # Not an option of the page: said as the command line says it.
-    assert web.page_message(caught.value) == "--style-layers relu1_1: expected a finite number at least 0, got '-2'"
+    # Not an option of the page: named by its keyword.
+    assert web.page_message(caught.value) == "style_layers relu1_1: expected a finite number at least 0, got '-2'"
     with pytest.raises(ConfigError) as caught:
         make_studio(uploads).config({"tv_weight": "smooth"}, styles=1)
     assert web.page_message(caught.value) == "Smoothness weight: expected a number, got 'smooth'"

@@ -29,7 +29,7 @@ from artstyle.batch.run import BatchReporter, Done, done_of
 from artstyle.config import Config
 from artstyle.engine import StyleTargets
 from artstyle.engine.targets import content_dependent
-from artstyle.errors import ArtstyleError, ConfigError
+from artstyle.errors import KEYWORDS, ArtstyleError, ConfigError, Spelling, current_spelling, spelled
 from artstyle.files.atomic import atomic_write_bytes
 from artstyle.files.convert import resize_long_side
 from artstyle.files.metadata import sidecar_path
@@ -52,10 +52,13 @@ class Returned:
     sidecar: bytes | None = None
 
 
-def stylize_task(job: Job, styles: list[InputImage], targets: StyleTargets | None, cpus: int) -> Returned:
-    """On a worker: the picture's job in the run frame, into a temporary file; its bytes."""
+def stylize_task(
+    job: Job, styles: list[InputImage], targets: StyleTargets | None, cpus: int, spelling: Spelling = KEYWORDS
+) -> Returned:
+    """On a worker: the picture's job in the run frame, into a temporary file; its bytes
+    (messages in the driver's ``spelling``)."""
     torch.set_num_threads(cpus)
-    with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch, spelled(spelling):
         output = Path(scratch) / Path(job.output).name
         local = replace(job, styles=list(styles), output=str(output), style_targets=targets)
         outcome = execute(local, stylizer=worker_stylizer(job.config))
@@ -136,7 +139,8 @@ class RayExecutor:
         except (ArtstyleError, OSError) as exc:
             return done_of(item, Outcome(FAILED, job, error=exc))
         style_ref, target_ref = shared[item.style_key]
-        return stylize.remote(replace(job, content=content, styles=[]), style_ref, target_ref, cpus)
+        spelling = current_spelling()
+        return stylize.remote(replace(job, content=content, styles=[]), style_ref, target_ref, cpus, spelling)
 
     def _collect(self, ray: ModuleType, pending: dict[Any, tuple[Item, Job, float]], signals: Signals) -> Done:
         """Wait for the next task to end, write its picture (here, atomically); its Done."""

@@ -30,6 +30,7 @@ from artstyle.cli.flags import (
     add_ray_options,
     cpus_per_job,
     given_config,
+    speaks_flags,
 )
 from artstyle.cli.report import command, print_warning
 from artstyle.errors import ConfigError
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle batch ...``; returns the exit code."""
     return command(build_parser(), argv, _batch)

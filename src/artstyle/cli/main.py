@@ -16,10 +16,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from artstyle.cli.flags import EXIT_USAGE, build_parser, job_from_args
+from artstyle.cli.flags import EXIT_USAGE, build_parser, job_from_args, speaks_flags
 from artstyle.cli.report import guarded, run_job
 
 
+@speaks_flags
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to ``sys.exit``)."""
     arguments = list(sys.argv[1:] if argv is None else argv)

@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options
+from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options, speaks_flags
 from artstyle.cli.report import command, run_job
 from artstyle.runs import Signals
 from artstyle.runs.reproduce import Given, compare, reproduction
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle reproduce ...``; returns the exit code."""
     return command(build_parser(), argv, _reproduce)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from artstyle.api import Stylizer
-from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser
+from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, speaks_flags
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.runs import Signals, Terminated
@@ -98,6 +98,7 @@ def gradio_installed() -> bool:
         return False
 
 
+@speaks_flags
 def serve_main(argv: Sequence[str]) -> int:
     """``artstyle serve``: returns the exit code."""
     parser = build_serve_parser()

@@ -28,6 +28,7 @@ from artstyle.cli.flags import (
     add_ray_options,
     cpus_per_job,
     given_config,
+    speaks_flags,
 )
 from artstyle.cli.report import command, print_warning
 from artstyle.engine import Progress
@@ -99,6 +100,7 @@ def _add_cluster_options(cluster: argparse._ArgumentGroup) -> None:
     )
 
 
+@speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle video ...``; returns the exit code."""
     return command(build_parser(), argv, _video)

@@ -20,7 +20,7 @@ import torch
 from artstyle.engine.images import as_rgb
 from artstyle.engine.optimizers import BoxLBFGS, Closure, ImageOptimizer, make_optimizer
 from artstyle.engine.plan import LBFGS_HISTORY
-from artstyle.errors import CheckpointError, DivergedError, flag
+from artstyle.errors import CheckpointError, DivergedError, option_name, option_value
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,13 @@ def _hints(term: str, *, fresh: bool, warmup: bool, optimizer: str, learning_rat
     """What to try: from a starting image no step is to blame, only the weights; during the
     warm-up (a fixed step size) too; otherwise a smaller step first."""
     weight = _WEIGHT_OPTIONS.get(term.partition(":")[0])
-    every = ", ".join(flag(name) for name in _WEIGHT_OPTIONS.values()).rsplit(", ", 1)
-    weights = f"a smaller {flag(weight)}" if weight else f"smaller {' or '.join(every)}"
+    every = ", ".join(option_name(name) for name in _WEIGHT_OPTIONS.values()).rsplit(", ", 1)
+    weights = f"a smaller {option_name(weight)}" if weight else f"smaller {' or '.join(every)}"
     if fresh or warmup:
         return weights
-    hints = [f"a lower {flag('learning_rate')} (now {learning_rate:g})"]
+    hints = [f"a lower {option_name('learning_rate')} (now {learning_rate:g})"]
     if optimizer == "lbfgs":
-        hints.append(f"{flag('optimizer')} adam")
+        hints.append(option_value("optimizer", "adam"))
     if term != "step":
         hints.append(weights)
     if len(hints) == 1:

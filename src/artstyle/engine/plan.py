@@ -84,12 +84,17 @@ def plan_stages(
     """The stages of a coarse-to-fine run over :func:`stage_sizes` (a single stage when
     ``factor`` is 1): ``iterations`` at the full size, ``coarse_iterations`` (default:
     the same) at the coarsest scale, and a geometric in-between at the scales between
-    (100 and 30 give 100, 55, 30 over three scales). ``iterations`` may be 0 when there
-    are several scales: the full size is then the upsampled previous scale plus its
-    detail (the scales between count as if it were 1)."""
+    (100 and 30 give 100, 55, 30 over three scales). ``iterations`` may be 0: the full
+    size is then the upsampled previous scale plus its detail (the scales between count
+    as if it were 1). When there is only one scale (a picture smaller than twice
+    ``min_size``, or no pyramid) it is the coarsest too, and with ``iterations`` 0, with
+    nothing to upsample, it gets ``coarse_iterations``: a short run at the full size (so
+    ``--preset draft`` works at every size)."""
     sizes = stage_sizes(height, width, min_size=min_size, factor=factor, min_side=min_side)
     coarse = iterations if coarse_iterations is None else coarse_iterations
     last = len(sizes) - 1
+    if last == 0 and iterations == 0:
+        return [Stage(*sizes[0], max(coarse, 1))]
     ratio = max(iterations, 1) / max(coarse, 1)
     counts = [iterations if i == last else max(1, round(coarse * ratio ** (i / last))) for i in range(last + 1)]
     return [Stage(h, w, n) for (h, w), n in zip(sizes, counts, strict=True)]

@@ -29,7 +29,7 @@ import torch
 from artstyle._version import __version__
 from artstyle.config import INIT_MODES, Config
 from artstyle.engine import RunState
-from artstyle.errors import ArtstyleWarning, CheckpointError, flag
+from artstyle.errors import ArtstyleWarning, CheckpointError, option_name, option_value
 from artstyle.files.atomic import StrPath, atomic_path
 from artstyle.runs.job import Job
 from artstyle.runs.signals import Signals
@@ -93,7 +93,7 @@ class Checkpoint:
         for name in list(ours) + [n for n in theirs if n not in ours]:
             if theirs.get(name) != ours.get(name):
                 raise self.refusal(
-                    f"it was made with {flag(name)} {_shown(theirs.get(name))}, not {_shown(ours.get(name))}"
+                    f"it was made with {option_value(name, _shown(theirs.get(name)))}, not {_shown(ours.get(name))}"
                 )
         theirs, ours = self.fingerprint["inputs"], expected["inputs"]
         for key in list(ours) + [k for k in theirs if k not in ours]:
@@ -105,7 +105,7 @@ class Checkpoint:
     def refusal(self, reason: str) -> CheckpointError:
         return CheckpointError(
             f"cannot resume from '{self.path}': {reason}; resume with the same inputs and options, "
-            f"or start again without {flag('resume')}"
+            f"or start again without {option_name('resume')}"
         )
 
 
@@ -140,9 +140,9 @@ def read_checkpoint(path: StrPath) -> Checkpoint:
     """The checkpoint in ``path``; CheckpointError when it is missing, corrupt or not one of ours."""
     where = Path(os.fspath(path))
     if not where.exists():
+        writes = option_value("checkpoint_every", "N")
         raise CheckpointError(
-            f"there is no checkpoint '{where}' to resume from (a run writes one with {flag('checkpoint_every')} N)",
-            option="resume",
+            f"there is no checkpoint '{where}' to resume from (a run writes one with {writes})", option="resume"
         )
     try:
         payload = torch.load(where, map_location="cpu", weights_only=True)
@@ -197,8 +197,9 @@ class Checkpoints:
             return
         if not self.job.overwrite:
             raise CheckpointError(f"cannot write the checkpoint '{self.path}': the file already exists (--no-clobber)")
+        resume = option_name("resume")
         warnings.warn(
-            f"'{self.path}' holds an earlier run and will be replaced ({flag('resume')} continues that run instead)",
+            f"'{self.path}' holds an earlier run and will be replaced ({resume} continues that run instead)",
             ArtstyleWarning,
             stacklevel=2,
         )

@@ -27,7 +27,15 @@ from PIL import Image
 from artstyle.api import Plan, Result, Stylizer
 from artstyle.config import Config
 from artstyle.engine import Progress, RunState
-from artstyle.errors import ArtstyleError, ArtstyleWarning, ConfigError, DivergedError, OutOfMemoryError, flag
+from artstyle.errors import (
+    ArtstyleError,
+    ArtstyleWarning,
+    ConfigError,
+    DivergedError,
+    OutOfMemoryError,
+    option_name,
+    option_value,
+)
 from artstyle.features.layers import min_tile_size
 from artstyle.files.read import read_image
 from artstyle.files.write import check_bit_depth, check_jpeg_quality, check_output_path
@@ -334,16 +342,16 @@ def out_of_memory_message(job: Job, content_size: tuple[int, int], device: str) 
     """What ran out of memory, and the options that would need less."""
     config = job.config
     width, height = _scaled_size(content_size, config.size)
-    hints = [f"a smaller {flag('size')} (now {config.size})"]
+    hints = [f"a smaller {option_name('size')} (now {config.size})"]
     if config.optimizer == "lbfgs":
-        hints.append(f"{flag('optimizer')} adam (L-BFGS keeps 100 steps of history)")
+        hints.append(f"{option_value('optimizer', 'adam')} (L-BFGS keeps 100 steps of history)")
     smallest = max(min_tile_size(config.layers), SUGGESTED_TILE)
     if config.tile_size > smallest:
-        hints.append(f"a smaller {flag('tile_size')} (now {config.tile_size})")
+        hints.append(f"a smaller {option_name('tile_size')} (now {config.tile_size})")
     elif not config.tile_size and config.size > smallest:
-        hints.append(f"{flag('tile_size')} {smallest}")
+        hints.append(option_value("tile_size", smallest))
     if device != "cpu":
-        hints.append(f"{flag('device')} cpu")
+        hints.append(option_value("device", "cpu"))
     return f"out of memory stylizing at {width}x{height} px on {device}; try {', or '.join(hints)}"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from artstyle.errors import ArtstyleError
+from artstyle.errors import KEYWORDS, ArtstyleError, Spelling, current_spelling, spelled
 from artstyle.files.atomic import atomic_write_bytes
 from artstyle.files.metadata import read_metadata
 from artstyle.files.video import VideoFrame, frame_name, read_frame_png
@@ -49,12 +49,15 @@ class ChunkResult:
     failed_frame: int | None = None
 
 
-def chunk_task(chunk: Chunk, styles: list[InputImage], job: VideoJob, cpus: int) -> ChunkResult:
-    """On a worker: the chunk's frames stylized as one chain, into a temporary folder; their bytes."""
+def chunk_task(
+    chunk: Chunk, styles: list[InputImage], job: VideoJob, cpus: int, spelling: Spelling = KEYWORDS
+) -> ChunkResult:
+    """On a worker: the chunk's frames stylized as one chain, into a temporary folder; their
+    bytes (messages in the driver's ``spelling``)."""
     torch.set_num_threads(cpus)
     chain = FrameChain(job, styles, worker_stylizer(job.config), VideoReporter(), Signals())
     frames: list[tuple[int, bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="artstyle-") as scratch, spelled(spelling):
         try:
             for frame in chunk.frames:
                 path = Path(scratch) / frame_name(frame.index)
@@ -102,7 +105,7 @@ class RayChunks:
                     continue
                 while len(pending) >= window:
                     stitcher.take(*_next(ray, pending))
-                pending[task.remote(chunk, styles, job, cpus)] = chunk
+                pending[task.remote(chunk, styles, job, cpus, current_spelling())] = chunk
             while pending:
                 stitcher.take(*_next(ray, pending))
         except BaseException:

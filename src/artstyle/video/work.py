@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from artstyle._version import __version__
-from artstyle.errors import CheckpointError, flag
+from artstyle.errors import CheckpointError, option_name, option_value
 from artstyle.files.atomic import atomic_write_bytes
 from artstyle.files.video import frame_name, read_frame_png
 
@@ -51,7 +51,7 @@ class WorkFolder:
         if not resume:
             if self.path.exists():
                 raise CheckpointError(
-                    f"the work folder '{self.path}' of an earlier run exists: {flag('resume')} continues it, "
+                    f"the work folder '{self.path}' of an earlier run exists: {option_name('resume')} continues it, "
                     "or remove it to start again"
                 )
             self.path.mkdir()
@@ -115,7 +115,7 @@ def _difference(key: str, recorded: Any, now: Any) -> str:
     if isinstance(recorded, dict) and isinstance(now, dict):
         names = sorted(name for name in {*recorded, *now} if recorded.get(name) != now.get(name))
         if names:
-            changes = [f"{flag(name)} {recorded.get(name)} (now {now.get(name)})" for name in names[:3]]
+            changes = [f"{option_value(name, recorded.get(name))} (now {now.get(name)})" for name in names[:3]]
             return "other options: " + ", ".join(changes)
     return "other options"
 

@@ -43,7 +43,7 @@ from artstyle.api import Result, Stylizer, make_config
 from artstyle.color import COLOR_MODES
 from artstyle.config import PRESETS, Config, preset_options
 from artstyle.engine import Progress
-from artstyle.errors import ArtstyleError, ConfigError, ImageReadError, flag
+from artstyle.errors import ArtstyleError, ConfigError, ImageReadError, Spelling, flag, spelled
 from artstyle.files.convert import as_image, resize_long_side, tensor_to_image
 from artstyle.losses import STYLE_LOSSES
 from artstyle.runs import STOPPED as FRAME_STOPPED
@@ -214,6 +214,8 @@ LABELS = {control.name: control.label for control in CONTROLS} | {
     "style_masks": "Style masks",
 }
 _FLAG_LABELS = {flag(name): label for name, label in LABELS.items()}
+#: The page's words for options in messages: its labels (an option it does not show, by its keyword).
+PAGE_WORDS = Spelling(lambda option: LABELS.get(option, option))
 
 
 def control_default(control: Control, limits: Limits) -> Any:
@@ -413,7 +415,15 @@ class Studio:
 
     def config(self, options: Mapping[str, Any], styles: int) -> Config:
         """A validated Config from the page's values (blank values take the default, or the
-        preset's: the value of ``preset``, if any, names one of :data:`~artstyle.config.PRESETS`)."""
+        preset's: the value of ``preset``, if any, names one of :data:`~artstyle.config.PRESETS`);
+        errors name the options by the page's labels."""
+        with spelled(PAGE_WORDS):
+            config = self._checked(options, styles)
+        # Fixed now, so that a stopped run records the seed it used.
+        return config if config.seed is not None else config.replace(seed=secrets.randbelow(2**31))
+
+    def _checked(self, options: Mapping[str, Any], styles: int) -> Config:
+        """The Config of the page's values, within this server's limits."""
         given = {name: value for name, value in options.items() if value is not None and value != ""}
         preset = given.pop("preset", None)
         config = make_config(preset, **given, weights=self.stylizer.weights_spec, device=self.stylizer.device_spec)
@@ -425,8 +435,7 @@ class Studio:
         if config.style_weights is not None and len(config.style_weights) != styles:
             count = f"{len(config.style_weights)} weights for {styles} style image{'s' * (styles != 1)}"
             raise ConfigError(count, option="style_weights")
-        # Fixed now, so that a stopped run records the seed it used.
-        return config if config.seed is not None else config.replace(seed=secrets.randbelow(2**31))
+        return config
 
     def submit(
         self,
@@ -545,9 +554,10 @@ class Studio:
                 self.log(f"job {job.id}: started ({size} px, {iterations} iterations, seed {job.seed})")
                 job.directory = Path(tempfile.mkdtemp(prefix="artstyle-job-"))
                 try:
-                    outcome = execute(
-                        job.frame_job(job.directory / f"artstyle-{job.seed}.png"), job, stylizer=self.stylizer
-                    )
+                    with spelled(PAGE_WORDS):
+                        outcome = execute(
+                            job.frame_job(job.directory / f"artstyle-{job.seed}.png"), job, stylizer=self.stylizer
+                        )
                 except Exception as exc:  # a server must outlive any one job
                     job.error = f"unexpected error: {type(exc).__name__}: {exc}"
                     traceback.print_exc()
