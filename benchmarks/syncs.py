@@ -13,7 +13,10 @@ L-BFGS, its Adam warm-up first), counted iteration by iteration, beside the peer
 same objective from the same start. Printed by phase and by the length of L-BFGS's
 history, so that growth with the history shows.
 
-    python benchmarks/syncs.py [--size 96] [--iterations 60] [--device cpu]
+    python benchmarks/syncs.py [--size 96] [--iterations 60] [--device cpu] [--write docs/tables/syncs.md]
+
+``--write`` also writes the table (with the command and the machine) to that file, which
+the documentation includes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import itertools
 import platform
 import statistics
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--content", default=str(EXAMPLES / "content" / "chelsea.png"))
     parser.add_argument("--style", default=str(EXAMPLES / "styles" / "starry_night.jpg"))
+    parser.add_argument("--write", help="also write the table, in Markdown, to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one thread: the counts do not depend on it, and the machine is shared
     stylizer = Stylizer(device=args.device)
@@ -152,14 +157,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         size=args.size, iterations=args.iterations, pyramid=False, seed=0, device=args.device, precision="fp32"
     )
     plan = stylizer.prepare(args.content, args.style, config)
-    print(f"# host syncs per iteration: {platform.processor() or platform.machine()}, torch {torch.__version__}")
-    print(f"# {args.size} px, one scale, {args.iterations} iterations, fp32, device {plan.device}")
-    print("| optimizer | phase | iterations | L-BFGS history | syncs per iteration: mean | max |")
-    print("| --- | --- | --- | --- | --- | --- |")
     table = rows("artstyle BoxLBFGS", artstyle_counts(stylizer, plan), LBFGS_WARMUP_STEPS, args.bucket)
     table += rows("torch.optim.LBFGS (pastiche)", peer_counts(stylizer, plan, args.iterations), 0, args.bucket)
-    for row in table:
-        print(f"| {' | '.join(row)} |")
+    lines = [
+        "| optimizer | phase | iterations | L-BFGS history | syncs per iteration: mean | max |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *(f"| {' | '.join(row)} |" for row in table),
+        "",
+        f"{args.size} px, one scale, {args.iterations} iterations, fp32, device {plan.device}; "
+        f"{platform.machine()}, torch {torch.__version__}; the first iteration includes the run's set-up. "
+        f"Made by `python benchmarks/syncs.py {' '.join(argv if argv is not None else sys.argv[1:])}`.".replace(
+            " `", " `", 1
+        ),
+    ]
+    print("\n".join(lines))
+    if args.write:
+        Path(args.write).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
