@@ -784,3 +784,16 @@ def test_fuzz_covers_every_writable_mode() -> None:
                 warnings.simplefilter("ignore")  # e.g. Pillow's deprecation of the IM format
                 with Image.open(io.BytesIO(encoded(image, fmt, **options))) as back:
                     assert back.size == (5, 4), (fmt, mode)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 4), (24, 17)])
+def test_an_uncompressed_ycbcr_tiff_as_pillow_writes_it_is_read(tmp_path: Path, size: tuple[int, int]) -> None:
+    # Pillow 12 writes these (no chroma subsampling) and its own reader takes them for truncated.
+    path = tmp_path / "ycbcr.tif"
+    Image.new("YCbCr", size, (100, 120, 130)).save(path)
+    picture = imageio.read_image(path)
+    assert picture.size == size and picture.mode == "RGB"
+    assert picture.getpixel((0, 0)) == Image.new("YCbCr", (1, 1), (100, 120, 130)).convert("RGB").getpixel((0, 0))
+    path.write_bytes(path.read_bytes()[:-2])  # and one cut short is still an error
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        imageio.read_image(path)

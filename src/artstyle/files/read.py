@@ -15,6 +15,8 @@ import os
 import stat
 from collections.abc import Iterator
 
+import numpy as np
+import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from artstyle.errors import ImageReadError
@@ -27,6 +29,8 @@ from artstyle.files.problems import DECODE_ERRORS, StrPath, os_problem, path_tex
 __all__ = ["read_image"]
 
 _ORIENTATION_TAG = 0x0112
+#: TIFF's PhotometricInterpretation tag, and its value for YCbCr pixels.
+_PHOTOMETRIC, _YCBCR = 262, 6
 
 
 def upright(image: Image.Image, source: str) -> Image.Image:
@@ -153,5 +157,28 @@ def read_image(path: StrPath, *, max_pixels: int | None = None) -> Image.Image:
     name = path_text(path, "image path")
     limit = limits.max_pixels() if max_pixels is None else check_max_pixels(max_pixels, "max_pixels")
     with open_image(name, limit) as image:
-        image.load()  # decodes everything now, so truncation is detected here
-        return decoded(image, name)
+        return decoded(loaded(image, name), name)
+
+
+def loaded(image: Image.Image, path: str) -> Image.Image:
+    """``image`` with every pixel decoded now (so that truncation is detected here). A
+    YCbCr TIFF that Pillow cannot decode is decoded by tifffile instead (Pillow 12 writes
+    uncompressed YCbCr TIFFs with no chroma subsampling that its own reader takes for
+    truncated); its colour profile is kept. The error of Pillow stands where tifffile
+    cannot read the file either."""
+    try:
+        image.load()
+        return image
+    except DECODE_ERRORS as error:
+        if image.format != "TIFF" or getattr(image, "tag_v2", {}).get(_PHOTOMETRIC) != _YCBCR:
+            raise
+        pillow_error = error
+    try:
+        pixels = tifffile.imread(path, key=0)
+    except Exception:  # tifffile's own errors: the file is damaged, as Pillow said
+        raise pillow_error from None
+    if pixels.dtype != np.uint8 or pixels.shape != (image.height, image.width, 3):
+        raise pillow_error
+    fallback = Image.fromarray(pixels, "YCbCr").convert("RGB")  # as Pillow reads the YCbCr TIFFs it can
+    fallback.info = {key: value for key, value in image.info.items() if key == "icc_profile"}
+    return fallback
