@@ -19,6 +19,12 @@ includes a weight. Two evaluations are kept:
 ``noise`` is the picture's high-frequency energy: the mean absolute difference
 between horizontally and vertically neighbouring pixels, over the three channels, in
 [0, 1] units (0.01 is about 2.5 levels of 255).
+
+``palette`` is how far the picture's colours are from the painting's: the sliced
+Wasserstein distance (:func:`sliced_wasserstein`, 64 directions of a fixed seed) between
+the two sets of pixel colours in CIELAB, divided by the same distance for the photo
+(1: the photo's own colours; 0: the painting's whole distribution). A blend's painting
+pixels count equally per painting.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class Score:
     noise: float
     content: float
     style: float
+    palette: float
 
 
 def _relative_gram_error(features: torch.Tensor, target: torch.Tensor) -> float:
@@ -72,6 +79,14 @@ class Evaluator:
                 for name in STYLE_LAYERS:
                     grams[name] = grams.get(name, 0) + gram_matrix(features[name]) / len(styles)
             self.style_targets = grams
+        paintings = [image_to_tensor(resize_long_side(image, size)) for image in styles]
+        self.painting_lab = torch.cat([lab_pixels(painting) for painting in paintings], dim=1)
+        self.painting_mass = torch.cat(
+            [torch.full((p.shape[2] * p.shape[3],), 1.0 / p[0, 0].numel()) for p in paintings]
+        )
+        self.photo_palette = sliced_wasserstein(
+            lab_pixels(image_to_tensor(content)), self.painting_lab, self.painting_mass
+        )
 
     def with_content(self, content: Image.Image) -> Evaluator:
         """The same evaluation (network, style targets) against another content image."""
@@ -96,4 +111,50 @@ class Evaluator:
             style = sum(float(style_loss(features[name], self.style_targets[name])) for name in STYLE_LAYERS)
             layers = tuple(_relative_gram_error(features[name], self.style_targets[name]) for name in STYLE_LAYERS)
         noise = float(neighbour_difference(tensor))
-        return Score(content_rel, sum(layers) / len(layers), layers, noise, content, style)
+        palette = sliced_wasserstein(lab_pixels(tensor), self.painting_lab, self.painting_mass) / self.photo_palette
+        return Score(content_rel, sum(layers) / len(layers), layers, noise, content, style, palette)
+
+
+def lab_pixels(image: torch.Tensor) -> torch.Tensor:
+    """The (3, N) CIELAB colours (D65) of a (1, 3, H, W) sRGB image in [0, 1], in float64."""
+    rgb = image[0].reshape(3, -1).to(torch.float64)
+    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = _SRGB_TO_XYZ @ linear / _D65_WHITE[:, None]
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return torch.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+_SRGB_TO_XYZ = torch.tensor(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+    dtype=torch.float64,
+)
+_D65_WHITE = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+
+
+def sliced_wasserstein(
+    a: torch.Tensor, b: torch.Tensor, b_mass: torch.Tensor | None = None, directions: int = 64, quantiles: int = 512
+) -> float:
+    """The sliced 2-Wasserstein distance between the point sets ``a`` (3, N) and ``b`` (3, M)
+    (``b`` weighted by ``b_mass``): the root mean square, over ``directions`` unit vectors of
+    a fixed seed and ``quantiles`` evenly spaced quantiles, of the difference between the
+    two projections' quantiles."""
+    generator = torch.Generator().manual_seed(0)
+    units = torch.randn(3, directions, generator=generator, dtype=torch.float64)
+    units /= units.norm(dim=0)
+    levels = (torch.arange(quantiles, dtype=torch.float64) + 0.5) / quantiles
+    mass_a = torch.full((a.shape[1],), 1.0 / a.shape[1], dtype=torch.float64)
+    mass_b = (
+        b_mass.to(torch.float64) / b_mass.sum()
+        if b_mass is not None
+        else torch.full((b.shape[1],), 1.0 / b.shape[1], dtype=torch.float64)
+    )
+    qa = torch.stack([_quantiles(row, mass_a, levels) for row in units.T @ a])
+    qb = torch.stack([_quantiles(row, mass_b, levels) for row in units.T @ b])
+    return float((qa - qb).pow(2).mean().sqrt())
+
+
+def _quantiles(values: torch.Tensor, mass: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Weighted quantiles of ``values`` at ``levels`` (the value whose cumulative mass first reaches each)."""
+    ordered, order = values.sort()
+    cumulative = mass[order].cumsum(0)
+    return ordered[torch.searchsorted(cumulative, levels).clamp(max=values.numel() - 1)]

@@ -21,9 +21,12 @@ The set (``PAIRS``; ``--pairs`` picks some):
   chroma after a normal run).
 
 For each pair it prints the fixed, relative evaluation of ``evaluation.py`` (content,
-style: lower is better) and the neighbour-difference noise figure, ours beside the
-reference's, with the ratios; a pair passes when neither evaluation number is more than
-5% worse than the reference's (``TOLERANCE``) and the noise is no higher. The absolute
+style: lower is better), the neighbour-difference noise figure and the palette figure
+(the sliced Wasserstein distance of the picture's colours from the painting's in CIELAB,
+relative to the photo's), ours beside the reference's, with the ratios; a pair passes
+when neither evaluation number is more than 5% worse than the reference's
+(``TOLERANCE``), the noise is no higher and the palette no further from the painting's
+(except with ``preserve_color``, where both keep the photo's colours on purpose). The absolute
 numbers of the earlier releases follow with ``--absolute``, the per-layer style errors
 with ``--layers``. ``--config k=v ...`` runs other settings instead of the defaults.
 ``--sheet`` writes the contact sheet (style | ours | reference) and ``--crops`` a sheet
@@ -36,18 +39,21 @@ of 1:1 crops for the noise.
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from artstyle import Stylizer
 from artstyle.api import make_config
+from artstyle.device import native_cpu_bf16
 from artstyle.imageio import read_image, resize_long_side
 from evaluation import STYLE_LAYERS, Evaluator, Score
 
@@ -213,9 +219,20 @@ class Row:
         return o.content_rel / t.content_rel, o.style_rel / t.style_rel, o.noise / t.noise
 
     @property
+    def palette_ratio(self) -> float:
+        return self.ours.palette / self.theirs.palette
+
+    @property
+    def palette_counts(self) -> bool:
+        """Whether the palette is judged: not where the photo's colours are kept on purpose
+        (``preserve_color``), where both pictures have the photo's palette."""
+        return self.pair.options.get("preserve_color", "none") == "none"
+
+    @property
     def passes(self) -> bool:
         content, style, noise = self.ratios
-        return content <= TOLERANCE and style <= TOLERANCE and noise <= 1.0
+        palette = self.palette_ratio <= 1.0 or not self.palette_counts
+        return content <= TOLERANCE and style <= TOLERANCE and noise <= 1.0 and palette
 
 
 def run_pair(pair: Pair, stylizer: Stylizer, options: dict[str, Any], args: argparse.Namespace) -> Row:
@@ -239,10 +256,10 @@ def print_header(args: argparse.Namespace) -> None:
     print(f"quality: {args.label} settings{' ' + ' '.join(args.config) if args.config else ''}")
     print(f"the pairs of our own against neural-style's {args.recipe} recipe run by our engine")
     print("relative evaluation (lower is better); ratio = ours / reference; pass: content and style")
-    print(f"within {TOLERANCE:.2f}x of the reference, noise at most the reference's")
+    print(f"within {TOLERANCE:.2f}x of the reference, noise and palette at most the reference's")
     print(
         f"{'pair':<22}{'size':>5}{'content':>9}{'ref':>7}{'x':>6}{'style':>8}{'ref':>7}{'x':>6}"
-        f"{'noise':>8}{'ref':>7}{'x':>6}{'time':>7}"
+        f"{'noise':>8}{'ref':>7}{'x':>6}{'palette':>8}{'ref':>7}{'x':>6}{'time':>7}"
     )
 
 
@@ -253,7 +270,7 @@ def print_row(row: Row, args: argparse.Namespace) -> None:
     print(
         f"{row.pair.name:<22}{row.pair.size:>5}{o.content_rel:>9.3f}{t.content_rel:>7.3f}{c:>6.2f}"
         f"{o.style_rel:>8.3f}{t.style_rel:>7.3f}{s:>6.2f}{o.noise:>8.4f}{t.noise:>7.4f}{n:>6.2f}"
-        f"{took:>7}  {'pass' if row.passes else 'FAIL'}",
+        f"{o.palette:>8.3f}{t.palette:>7.3f}{row.palette_ratio:>6.2f}{took:>7}  {'pass' if row.passes else 'FAIL'}",
         flush=True,
     )
     if args.layers:
@@ -292,6 +309,38 @@ def print_summary(rows: list[Row]) -> None:
         print(f"512-px runs: {min(timed):.0f}-{max(timed):.0f} s, mean {sum(timed) / len(timed):.0f} s")
     print("closest to failing: " + ", ".join(f"{r.pair.name} ({max(r.ratios[:2]):.2f}x)" for r in worst[:3]))
     print("every pair passes" if not failed else f"failing: {', '.join(failed)}")
+
+
+def markdown_table(rows: list[Row], args: argparse.Namespace, argv: list[str] | None) -> str:
+    """The rows as the documentation shows them (ours / reference (ratio), failures in bold),
+    with the command, the date and the machine under them."""
+
+    def cell(ours: float, theirs: float, digits: int, limit: float) -> str:
+        ratio = ours / theirs
+        shown = f"{ratio:.2f}x" if ratio <= limit else f"**{ratio:.2f}x**"
+        return f"{ours:.{digits}f} / {theirs:.{digits}f} ({shown})"
+
+    lines = [
+        "| pair | reference | content | style | noise | palette | time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        o, t = row.ours, row.theirs
+        reference = "published" if row.pair.reference is not None else f"ours, {args.recipe} recipe"
+        took = "saved" if row.seconds != row.seconds else f"{row.seconds:.0f} s"
+        cells = [
+            cell(o.content_rel, t.content_rel, 3, TOLERANCE),
+            cell(o.style_rel, t.style_rel, 3, TOLERANCE),
+            cell(o.noise, t.noise, 4, 1.0),
+            cell(o.palette, t.palette, 3, 1.0 if row.palette_counts else float("inf")),
+        ]
+        lines.append(f"| {row.pair.name} | {reference} | {' | '.join(cells)} | {took} |")
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    machine = (
+        f"{platform.machine()}, torch {torch.__version__}, {'bf16' if native_cpu_bf16() else 'fp32'} (precision auto)"
+    )
+    lines += ["", f"Made by `python benchmarks/quality.py {command}` on {time.strftime('%Y-%m-%d')} ({machine})."]
+    return "\n".join(lines) + "\n"
 
 
 def contact_sheet(rows: list[Row], cell: int = 200) -> Image.Image:
@@ -333,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--sheet", type=Path, help="write the contact sheet (JPEG) here")
     parser.add_argument("--crops", type=Path, help="write the 1:1 crop sheet (PNG) here")
+    parser.add_argument("--table", type=Path, help="write the rows as a Markdown table (for the docs) here")
     parser.add_argument("--layers", action="store_true", help="print each style layer's error")
     parser.add_argument("--absolute", action="store_true", help="print the earlier releases' absolute numbers")
     parser.add_argument("--reuse", action="store_true", help="score the pictures an earlier run saved in --out-dir")
@@ -367,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.crops:
         crop_sheet(rows).save(args.crops, optimize=True)
         print(f"wrote {args.crops}")
+    if args.table:
+        args.table.write_text(markdown_table(rows, args, argv), encoding="utf-8")
+        print(f"wrote {args.table}")
     return 0 if all(row.passes for row in rows) else 1
 
 
