@@ -389,9 +389,10 @@ class Stylizer:
             return _start_from_tensor(init, first)
         if plan.config.init == "recolor" and shape[1] == 3:
             styles, masks = plan.scales[-1].styles, plan.scales[0].style_masks
+            palette = plan.config.palette
             if masks is not None:
-                return recolor_regions(first, styles, normalised_masks(masks))
-            return recolor(first, styles, check_styles(styles, plan.config.style_weights, None))
+                return recolor_regions(first, styles, normalised_masks(masks), palette)
+            return recolor(first, styles, check_styles(styles, plan.config.style_weights, None), palette)
         if plan.config.init in ("content", "recolor"):
             return first
         if plan.config.init == "noise":

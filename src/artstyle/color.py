@@ -39,6 +39,9 @@ _RGB_TO_YIQ = torch.tensor(
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 COLOR_MODES = ("none", "luminance", "histogram")
+#: How the recoloured start takes the paintings' colours (:func:`recolor`): their mean and
+#: covariance, or their whole distribution.
+PALETTES = ("moments", "distribution")
 
 
 def _check_rgb(image: torch.Tensor, name: str) -> None:
@@ -161,21 +164,98 @@ def match_color(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return map_colors(style, *color_stats(content))
 
 
-def recolor(content: torch.Tensor, styles: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+def recolor(
+    content: torch.Tensor, styles: list[torch.Tensor], weights: list[float], palette: str = "distribution"
+) -> torch.Tensor:
     """The reverse of :func:`match_color`: the content with its colours mapped to the style
     images' (their blend's, by ``weights``) mean and covariance, axis onto principal axis
     (:func:`map_principal_colors`): the painting's palette on the photo, the start of
-    ``init="recolor"``."""
-    return map_principal_colors(content, *blend_color_stats([color_stats(style) for style in styles], weights))
+    ``init="recolor"``. With ``palette="distribution"`` that is then moved onto the
+    paintings' whole colour distribution (:func:`match_distribution`)."""
+    mapped = map_principal_colors(content, *blend_color_stats([color_stats(style) for style in styles], weights))
+    return match_distribution(mapped, styles, weights) if palette == "distribution" else mapped
 
 
-def recolor_regions(content: torch.Tensor, styles: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+def recolor_regions(
+    content: torch.Tensor, styles: list[torch.Tensor], masks: list[torch.Tensor], palette: str = "distribution"
+) -> torch.Tensor:
     """:func:`recolor` by region, as style masks paint: the content mapped to style ``i``'s
     colours where mask ``i`` (1, 1, H, W, in [0, 1], overlaps already shared so that the
     masks sum to at most 1) covers it, and the content as it is where no mask does."""
     covered = torch.zeros_like(masks[0])
     result = torch.zeros_like(content)
     for style, mask in zip(styles, masks, strict=True):
-        result = result + mask * map_principal_colors(content, *color_stats(style))
+        result = result + mask * recolor(content, [style], [1.0], palette)
         covered = covered + mask
     return result + (1.0 - covered).clamp_min(0.0) * content
+
+
+#: The rounds of :func:`match_distribution`: the painting's principal axes, then this many
+#: fixed rotations (Pitié et al. 2005: each round matches the marginals along three axes;
+#: a few random ones bring the joint distribution along).
+DISTRIBUTION_ROUNDS = 4
+
+
+def match_distribution(
+    image: torch.Tensor, styles: list[torch.Tensor], weights: list[float], rounds: int = DISTRIBUTION_ROUNDS
+) -> torch.Tensor:
+    """``image`` (1, 3, H, W) with its pixel colours moved onto the whole colour distribution
+    of the style images (their mixture by ``weights``), darkest and brightest tones
+    included, not only its mean and covariance.
+
+    Each round takes three orthogonal axes (first the mixture's principal axes, then
+    fixed rotations, the same on every run) and maps the image's colours along each axis
+    through the quantiles of the styles' (histogram matching, monotone: what was darker
+    along an axis stays darker). In float64, on the CPU for MPS; clamped to [0, 1].
+    """
+    pixels = as_float64(image[0].reshape(3, -1))
+    target = torch.cat([as_float64(style[0].reshape(3, -1)) for style in styles], dim=1)
+    total = sum(weights)
+    mass = torch.cat(
+        [
+            torch.full((s.shape[2] * s.shape[3],), w / total / (s.shape[2] * s.shape[3]))
+            for s, w in zip(styles, weights, strict=True)
+        ]
+    ).to(target)
+    for axes in _rounds(target, mass, rounds):
+        projected, reference = axes.T @ pixels, axes.T @ target  # (3, N), (3, M)
+        matched = torch.stack([_match_axis(projected[k], reference[k], mass) for k in range(3)])
+        pixels = axes @ matched
+    return pixels.reshape(image.shape).to(device=image.device, dtype=image.dtype).clamp(0, 1)
+
+
+def _rounds(target: torch.Tensor, mass: torch.Tensor, rounds: int) -> list[torch.Tensor]:
+    """The axes of each round, as (3, 3) orthonormal columns: the weighted pixels'
+    principal axes, then ``rounds - 1`` rotations drawn from a fixed seed."""
+    mean = target @ mass
+    centred = target - mean[:, None]
+    _, principal = torch.linalg.eigh((centred * mass) @ centred.T)
+    generator = torch.Generator().manual_seed(0)
+    rotations = [
+        torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))[0] for _ in range(rounds - 1)
+    ]
+    return [principal, *(rotation.to(target) for rotation in rotations)]
+
+
+def _match_axis(values: torch.Tensor, reference: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+    """``values`` mapped through the quantiles of ``reference`` (weighted by ``mass``):
+    each value's rank among ``values`` (the middle of its run, for equal values) becomes
+    the reference's value at that rank."""
+    ordered = values.sort().values
+    below = torch.searchsorted(ordered, values, right=False)
+    up_to = torch.searchsorted(ordered, values, right=True)
+    ranks = (below + up_to).to(values.dtype) / (2 * values.numel())  # equal values, one rank: no grain
+    sorted_reference, by_value = reference.sort()
+    sorted_mass = mass.index_select(0, by_value)
+    middles = sorted_mass.cumsum(0) - sorted_mass / 2  # each reference value at the middle of its mass (sums to 1)
+    return _interpolate(ranks, middles, sorted_reference)
+
+
+def _interpolate(x: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear ``y(x)`` through the points (``xs``, ``ys``), ``xs`` increasing;
+    constant beyond the ends."""
+    right = torch.searchsorted(xs, x).clamp(1, xs.numel() - 1)
+    x0, x1 = xs.index_select(0, right - 1), xs.index_select(0, right)
+    y0, y1 = ys.index_select(0, right - 1), ys.index_select(0, right)
+    t = ((x - x0) / (x1 - x0).clamp_min(1e-300)).clamp(0, 1)
+    return y0 + t * (y1 - y0)

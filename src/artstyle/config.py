@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from artstyle.color import COLOR_MODES
+from artstyle.color import COLOR_MODES, PALETTES
 from artstyle.device import PRECISIONS
 from artstyle.errors import ConfigError, option_value
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
@@ -233,6 +233,12 @@ class Config:
         "start from the content image, 'noise', 'recolor' (the content in the style's colours), or an image FILE",
         "content|noise|recolor|FILE",
     )
+    palette: str = _option(
+        "distribution",
+        "how the recoloured start (--init recolor) takes the paintings' colours: moments (their mean and "
+        "covariance) or distribution (every tone, the darkest and brightest too)",
+        choices=PALETTES,
+    )
     seed: int | None = _option(None, "random seed (default: a fresh one, recorded in the output)", "N")
     pooling: str = _option("max", "VGG19 pooling", choices=POOLINGS)
     device: str = _option(
@@ -275,6 +281,7 @@ class Config:
         if self.seed is not None:
             set_(self, "seed", _integer(self.seed, "seed", 0))
         set_(self, "pooling", _choice(self.pooling, "pooling", POOLINGS))
+        set_(self, "palette", _choice(self.palette, "palette", PALETTES))
         set_(self, "device", _device(self.device))
         set_(self, "precision", _choice(self.precision, "precision", PRECISIONS))
         if not isinstance(self.weights, str) or not self.weights:

@@ -13,6 +13,7 @@ from artstyle.color import (
     map_colors,
     map_principal_colors,
     match_color,
+    match_distribution,
     match_luminance,
     recolor,
     recolor_regions,
@@ -87,7 +88,7 @@ def test_a_grey_or_flat_style_image_is_handled() -> None:
 def test_the_recoloured_start_has_the_style_colour_mean_and_covariance() -> None:
     content = image(10, mean=(0.5, 0.5, 0.45), spread=0.08)
     style = image(11, mean=(0.6, 0.35, 0.25), spread=0.1)
-    start = recolor(content, [style], [1.0])
+    start = recolor(content, [style], [1.0], palette="moments")
     for got, want in zip(color_stats(start), color_stats(style), strict=True):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
     assert start.shape == content.shape
@@ -103,7 +104,7 @@ def test_a_blend_of_styles_is_the_mixture_of_their_pixels() -> None:
         blend_color_stats([color_stats(first), color_stats(second)], [3.0, 1.0]), color_stats(mixed), strict=True
     ):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)
-    start = recolor(image(14, spread=0.05), [first, second], [0.75, 0.25])
+    start = recolor(image(14, spread=0.05), [first, second], [0.75, 0.25], palette="moments")
     torch.testing.assert_close(color_stats(start)[0], color_stats(mixed)[0], atol=1e-5, rtol=0)
 
 
@@ -149,3 +150,53 @@ def test_principal_axes_onto_a_grey_painting_leave_no_colour() -> None:
     chroma = rgb_to_yiq(mapped)[:, 1:]
     assert float(chroma.abs().max()) < 1e-4
     assert torch.isfinite(map_principal_colors(torch.full((1, 3, 4, 4), 0.5), *color_stats(grey))).all()
+
+
+def _sliced_distance(a: torch.Tensor, b: torch.Tensor, directions: int = 32) -> float:
+    """The sliced 2-Wasserstein distance between two (1, 3, H, W) images' pixel colours
+    (the same number of pixels each)."""
+    units = torch.randn(3, directions, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    units /= units.norm(dim=0)
+    pa = (units.T @ a[0].reshape(3, -1).double()).sort(dim=1).values
+    pb = (units.T @ b[0].reshape(3, -1).double()).sort(dim=1).values
+    return float((pa - pb).pow(2).mean().sqrt())
+
+
+def _skewed(seed: int) -> torch.Tensor:
+    """A painting whose colours are far from Gaussian: mostly dark blue, a few bright orange pixels."""
+    generator = torch.Generator().manual_seed(seed)
+    dark = torch.tensor([0.08, 0.1, 0.3]).reshape(3, 1) + 0.04 * torch.randn(3, 150, generator=generator)
+    bright = torch.tensor([0.95, 0.6, 0.15]).reshape(3, 1) + 0.03 * torch.randn(3, 42, generator=generator)
+    return torch.cat([dark, bright], dim=1).clamp(0, 1).reshape(1, 3, 16, 12)
+
+
+def test_the_distribution_start_is_closer_to_the_painting_s_colours_than_the_moments_start() -> None:
+    content, painting = image(20, spread=0.12), _skewed(21)
+    moments = recolor(content, [painting], [1.0], palette="moments")
+    whole = recolor(content, [painting], [1.0])  # the default
+    assert _sliced_distance(whole, painting) < 0.5 * _sliced_distance(moments, painting)
+    assert whole.shape == content.shape and float(whole.min()) >= 0 and float(whole.max()) <= 1
+    # monotone along the painting's main axis: the photo's light-dark order is kept
+    flat_c, flat_w = luminance(content).flatten(), luminance(whole).flatten()
+    assert torch.corrcoef(torch.stack([flat_c, flat_w]))[0, 1] > 0.5
+
+
+def test_the_distribution_start_gives_equal_colours_one_colour() -> None:
+    # A flat region of the photo stays flat (no grain from splitting ties), and a photo that
+    # already has the painting's colours keeps them.
+    content = image(22, spread=0.1)
+    content[..., :8, :] = torch.tensor([0.3, 0.5, 0.4]).reshape(1, 3, 1, 1)
+    whole = recolor(content, [_skewed(23)], [1.0], palette="distribution")
+    assert float(whole[..., :8, :].std(dim=(2, 3)).max()) < 1e-9
+    painting = _skewed(24)
+    torch.testing.assert_close(match_distribution(painting, [painting], [1.0]), painting, atol=1e-5, rtol=0)
+
+
+def test_a_blend_s_distribution_is_the_mixture_of_its_paintings() -> None:
+    first, second = _skewed(25), image(26, mean=(0.3, 0.7, 0.3), spread=0.05)
+    mixed = torch.cat([first, first, first, second], dim=3)  # three parts of the first to one of the second
+    content = image(27, spread=0.12).repeat(1, 1, 1, 4)
+    whole = recolor(content, [first, second], [3.0, 1.0], palette="distribution")
+    assert _sliced_distance(whole, mixed) < 0.6 * _sliced_distance(
+        recolor(content, [first, second], [3.0, 1.0], palette="moments"), mixed
+    )

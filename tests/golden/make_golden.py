@@ -8,8 +8,9 @@ was first made by the commit before the code moved into layers (bb99685) and rem
 the defaults changed (relative normalisation, the recoloured start, the new weights and
 schedule), then for the L-BFGS that keeps no worse step with the defaults after it
 (relu5_1 at a quarter, style weight 2, TV by the painting's mean neighbour difference,
-the principal-axis recolouring), and for the upsampling along the photo's edges between
-scales (``--upsample guided``): the test holds every later commit to the same pixels. Regenerate only for a
+the principal-axis recolouring), for the upsampling along the photo's edges between
+scales (``--upsample guided``), and for the start that takes the painting's whole colour
+distribution (``--palette distribution``): the test holds every later commit to the same pixels. Regenerate only for a
 change that is meant to move them, and say so in the commit.
 """
 

@@ -334,7 +334,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 #: The tile size an out-of-memory message suggests: at 1024x768 px such tiles took a third of the
-#: untiled pass's memory and 1.9 times its time (README, Large images and tiling).
+#: untiled pass's memory and 1.9 times its time (docs/guide/large-pictures.md).
 SUGGESTED_TILE = 512
 
 

@@ -323,7 +323,8 @@ class FrameChain:
         trusted = torch.from_numpy(mask)[None, None]
         weights = list(self.job.config.style_weights or [1.0] * len(self.palette))
         term = Term("temporal", TemporalTarget(warped, trusted), self.job.temporal_weight)
-        return starting_image(warped, trusted, content, self.palette, weights), (term,)
+        start = starting_image(warped, trusted, content, self.palette, weights, self.job.config.palette)
+        return start, (term,)
 
 
 def starting_image(
@@ -332,12 +333,13 @@ def starting_image(
     content: torch.Tensor,
     palette: list[torch.Tensor],
     weights: list[float],
+    matching: str = "distribution",
 ) -> torch.Tensor:
     """A tied frame's start: the warped previous output where the flow is trusted, the
     current photo recoloured to the paintings' palette (a still run's start) where it is
     not, blended by the certainty. Ruder et al. keep the warped pixels everywhere; in a
     disoccluded region those are the previous frame's paint smeared from its border."""
-    return (trusted * warped + (1 - trusted) * recolor(content, palette, weights)).clamp(0, 1)
+    return (trusted * warped + (1 - trusted) * recolor(content, palette, weights, matching)).clamp(0, 1)
 
 
 class TemporalTarget:
