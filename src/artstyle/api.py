@@ -55,6 +55,7 @@ from artstyle.errors import ArtstyleWarning, ConfigError, option_name
 from artstyle.features import VGG19Features, VGGWeights, load_weights
 from artstyle.features.layers import min_image_side
 from artstyle.files.convert import as_image, image_to_tensor, resize_long_side, tensor_to_image
+from artstyle.losses import palette_directions, palette_loss, palette_quantiles
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
@@ -365,7 +366,7 @@ class Stylizer:
                 "compute_dtype": resolve_precision(config.precision, self.device),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,
-                "extra_terms": extra_terms,
+                "extra_terms": (*extra_terms, *_palette_term(config, scale)),
                 "style_stats": plan.style_targets.get(target_key(scale.styles, stage.tile_size)),
             }
             if stage.tile_size:  # too large for one pass of the network (see artstyle.engine.tiled)
@@ -425,6 +426,27 @@ def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         raise ConfigError("the starting image has NaN or infinite values", option="init")
     image = resize_image(init.detach().to(first.device, first.dtype).clamp(0, 1), first.shape[2], first.shape[3])
     return luminance(image) if first.shape[1] == 1 else image
+
+
+def _palette_term(config: Config, scale: Scale) -> tuple[Term, ...]:
+    """The palette term of a scale (``palette_weight`` > 0, colour pictures only): the
+    sliced Wasserstein distance of the picture's colours from the paintings' (their blend
+    by ``style_weights``), divided by the photo's, so that it is 1 at the photo."""
+    if not config.palette_weight or scale.content.shape[1] != 3:
+        return ()
+    directions = palette_directions().to(scale.content.device)
+    weights = check_styles(scale.styles, config.style_weights, None)
+    pixels = torch.cat([style[0].reshape(3, -1) for style in scale.styles], dim=1)
+    mass = torch.cat(
+        [torch.full((s[0, 0].numel(),), w / s[0, 0].numel()) for s, w in zip(scale.styles, weights, strict=True)]
+    )
+    target = palette_quantiles(pixels, mass.to(pixels.device), directions, scale.content[0, 0].numel())
+    at_photo = palette_loss(scale.content, target, directions).clamp_min(1e-12)
+
+    def relative(image: torch.Tensor) -> torch.Tensor:
+        return palette_loss(image, target, directions) / at_photo
+
+    return (Term("palette", relative, config.palette_weight),)
 
 
 def _guide(plan: Plan, index: int) -> torch.Tensor:

@@ -233,6 +233,9 @@ class Config:
         "start from the content image, 'noise', 'recolor' (the content in the style's colours), or an image FILE",
         "content|noise|recolor|FILE",
     )
+    palette_weight: float = _option(
+        0.0, "weight of the palette term: how far the picture's colours are from the paintings' (1 at the photo)", "W"
+    )
     palette: str = _option(
         "distribution",
         "how the recoloured start (--init recolor) takes the paintings' colours: moments (their mean and "
@@ -265,7 +268,7 @@ class Config:
             set_(self, "style_size", _integer(self.style_size, "style_size", 1))
         if self.style_weights is not None:
             set_(self, "style_weights", _blend_weights(self.style_weights))
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             set_(self, name, _number(getattr(self, name), name))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))

@@ -341,3 +341,33 @@ class TVLoss(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return tv_loss(image)
+
+
+def palette_directions(count: int = 16) -> torch.Tensor:
+    """``count`` unit vectors in RGB (3, count), the same on every run (a fixed seed): the
+    directions of :func:`palette_loss`."""
+    units = torch.randn(3, count, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    unit: torch.Tensor = units / units.norm(dim=0)
+    return unit.to(torch.float32)
+
+
+def palette_quantiles(pixels: torch.Tensor, mass: torch.Tensor, directions: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` evenly spaced quantiles (at (i + 1/2) / count) of (3, M) ``pixels``,
+    weighted by ``mass`` (M,), projected on each of ``directions`` (3, K): (K, count)."""
+    projected = directions.T.to(pixels) @ pixels  # (K, M)
+    ordered, order = projected.sort(dim=1)
+    cumulative = (mass / mass.sum()).to(pixels).expand(order.shape[0], -1).gather(1, order).cumsum(dim=1)  # (K, M)
+    levels = (torch.arange(count, dtype=pixels.dtype, device=pixels.device) + 0.5) / count
+    index = torch.searchsorted(cumulative, levels.repeat(ordered.shape[0], 1))
+    return ordered.gather(1, index.clamp(max=ordered.shape[1] - 1))
+
+
+def palette_loss(image: torch.Tensor, target: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """The sliced squared 2-Wasserstein distance between the pixel colours of a (1, 3, H, W)
+    image and a target distribution given by its quantiles along ``directions`` (3, K)
+    (``target`` (K, H*W), :func:`palette_quantiles`): the mean over directions and pixels
+    of (sorted projection - target quantile)^2, in [0, 1] units. Differentiable (through
+    the sort)."""
+    _check_features(image, "palette_loss")
+    projected = directions.T.to(image) @ image[0].reshape(3, -1)  # (K, H*W)
+    return (projected.sort(dim=1).values - target).pow(2).mean()

@@ -392,3 +392,22 @@ def test_cli_draft_preset_and_explicit_options(
     one = tmp_path / "one.png"
     assert cli.main([str(a) for a in [*argv[:3], one, "-q", "--preset", "draft", "--size", "48", *FAST_FLAGS]]) == 0
     assert read_image(one).size == (48, 40) and capsys.readouterr().err == ""
+
+
+def test_the_palette_term_brings_the_picture_s_colours_towards_the_painting_s(fake_bundled: FakeBundled) -> None:
+    from artstyle.losses import palette_directions, palette_loss, palette_quantiles
+
+    content, painting = smooth_rgb(48, 40, seed=4), random_rgb(40, 40, seed=5)
+    seen: dict[float, Progress] = {}
+    pictures = {}
+    for weight in (0.0, 4.0):
+        pictures[weight] = stylize(
+            content, painting, size=48, iterations=12, pyramid=False, seed=1, palette_weight=weight,
+            progress=lambda p, w=weight: seen.__setitem__(w, p), **FAST,
+        )  # fmt: skip
+    directions = palette_directions()
+    target = image_to_tensor(painting.resize((48, 40)))
+    quantiles = palette_quantiles(target[0].reshape(3, -1), torch.ones(48 * 40), directions, 48 * 40)
+    distance = {w: float(palette_loss(image_to_tensor(p), quantiles, directions)) for w, p in pictures.items()}
+    assert distance[4.0] < 0.7 * distance[0.0]
+    assert "palette" in seen[4.0].losses and "palette" not in seen[0.0].losses

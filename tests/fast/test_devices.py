@@ -59,6 +59,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "histogram": {"preserve_color": "histogram"},
     "meancov": {"style_loss": "meancov"},
     "avg pooling, absolute": {"pooling": "avg", "normalization": "absolute"},
+    "palette term": {"palette_weight": 1.0, "style_weights": None},
     "tiles": {"size": 256, "min_size": 128, "tile_size": 176},  # fake tensors: no size costs anything
 }
 

@@ -265,3 +265,33 @@ def test_tv_scale_is_the_blends_mean_neighbour_difference_with_a_floor() -> None
     expected = (3 * float(neighbour_difference(smooth)) + float(neighbour_difference(rough))) / 4
     assert tv_scale([smooth, rough], [3.0, 1.0]) == pytest.approx(expected)
     assert tv_scale([torch.full((1, 3, 4, 4), 0.5)], [1.0]) == 1e-3
+
+
+def test_the_palette_loss_is_zero_at_its_own_distribution_and_blind_to_where_the_colours_are() -> None:
+    from artstyle.losses import palette_directions, palette_loss, palette_quantiles
+
+    image = torch.rand(1, 3, 6, 5, generator=torch.Generator().manual_seed(1))
+    directions = palette_directions()
+    target = palette_quantiles(image[0].reshape(3, -1), torch.ones(30), directions, 30)
+    assert float(palette_loss(image, target, directions)) < 1e-12
+    shuffled = image.reshape(1, 3, -1)[..., torch.randperm(30)].reshape(1, 3, 6, 5)  # same colours, elsewhere
+    assert float(palette_loss(shuffled, target, directions)) < 1e-12
+    assert float(palette_loss(image * 0.5, target, directions)) > 1e-3
+
+
+def test_the_palette_loss_pulls_the_colours_towards_the_target() -> None:
+    from artstyle.losses import palette_directions, palette_loss, palette_quantiles
+
+    generator = torch.Generator().manual_seed(2)
+    painting = 0.2 + 0.1 * torch.rand(1, 3, 8, 8, generator=generator)
+    directions = palette_directions()
+    target = palette_quantiles(painting[0].reshape(3, -1), torch.ones(64), directions, 64)
+    image = torch.rand(1, 3, 8, 8, generator=generator).requires_grad_(True)
+    before = float(palette_loss(image, target, directions).detach())
+    for _ in range(50):
+        image.grad = None
+        palette_loss(image, target, directions).backward()
+        with torch.no_grad():
+            image -= 5.0 * image.grad
+    assert float(palette_loss(image, target, directions).detach()) < 0.05 * before
+    assert abs(float(image.detach().mean()) - float(painting.mean())) < 0.05  # from 0.5 to the painting's 0.25
