@@ -366,7 +366,7 @@ class Stylizer:
                 "compute_dtype": resolve_precision(config.precision, self.device),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,
-                "extra_terms": (*extra_terms, *_palette_term(config, scale)),
+                "extra_terms": (*_palette_term(config, scale), *extra_terms),
                 "style_stats": plan.style_targets.get(target_key(scale.styles, stage.tile_size)),
             }
             if stage.tile_size:  # too large for one pass of the network (see artstyle.engine.tiled)

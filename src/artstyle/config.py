@@ -234,7 +234,7 @@ class Config:
         "content|noise|recolor|FILE",
     )
     palette_weight: float = _option(
-        0.0, "weight of the palette term: how far the picture's colours are from the paintings' (1 at the photo)", "W"
+        0.5, "weight of the palette term: how far the picture's colours are from the paintings' (1 at the photo)", "W"
     )
     palette: str = _option(
         "distribution",
