@@ -38,7 +38,7 @@ from PIL import Image
 
 from artstyle.features import VGG19Features, load_weights
 from artstyle.imageio import image_to_tensor, resize_long_side
-from artstyle.losses import content_loss, gram_matrix, neighbour_difference, style_loss
+from artstyle.losses import content_loss, gram_matrix, neighbour_difference, palette_quantiles, style_loss
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -141,20 +141,7 @@ def sliced_wasserstein(
     generator = torch.Generator().manual_seed(0)
     units = torch.randn(3, directions, generator=generator, dtype=torch.float64)
     units /= units.norm(dim=0)
-    levels = (torch.arange(quantiles, dtype=torch.float64) + 0.5) / quantiles
-    mass_a = torch.full((a.shape[1],), 1.0 / a.shape[1], dtype=torch.float64)
-    mass_b = (
-        b_mass.to(torch.float64) / b_mass.sum()
-        if b_mass is not None
-        else torch.full((b.shape[1],), 1.0 / b.shape[1], dtype=torch.float64)
-    )
-    qa = torch.stack([_quantiles(row, mass_a, levels) for row in units.T @ a])
-    qb = torch.stack([_quantiles(row, mass_b, levels) for row in units.T @ b])
+    mass_b = b_mass.to(torch.float64) if b_mass is not None else torch.ones(b.shape[1], dtype=torch.float64)
+    qa = palette_quantiles(a, torch.ones(a.shape[1], dtype=torch.float64), units, quantiles)
+    qb = palette_quantiles(b, mass_b, units, quantiles)
     return float((qa - qb).pow(2).mean().sqrt())
-
-
-def _quantiles(values: torch.Tensor, mass: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """Weighted quantiles of ``values`` at ``levels`` (the value whose cumulative mass first reaches each)."""
-    ordered, order = values.sort()
-    cumulative = mass[order].cumsum(0)
-    return ordered[torch.searchsorted(cumulative, levels).clamp(max=values.numel() - 1)]

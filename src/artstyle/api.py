@@ -28,7 +28,15 @@ import torch
 from PIL import Image
 
 from artstyle._version import __version__
-from artstyle.color import luminance, match_color, match_luminance, recolor, recolor_regions, recombine
+from artstyle.color import (
+    luminance,
+    match_color,
+    match_luminance,
+    pixel_mixture,
+    recolor,
+    recolor_regions,
+    recombine,
+)
 from artstyle.config import Config, with_preset
 from artstyle.device import deterministic, generator, resolve_device, resolve_precision, tune_for
 from artstyle.engine import (
@@ -435,12 +443,8 @@ def _palette_term(config: Config, scale: Scale) -> tuple[Term, ...]:
     if not config.palette_weight or scale.content.shape[1] != 3:
         return ()
     directions = palette_directions().to(scale.content.device)
-    weights = check_styles(scale.styles, config.style_weights, None)
-    pixels = torch.cat([style[0].reshape(3, -1) for style in scale.styles], dim=1)
-    mass = torch.cat(
-        [torch.full((s[0, 0].numel(),), w / s[0, 0].numel()) for s, w in zip(scale.styles, weights, strict=True)]
-    )
-    target = palette_quantiles(pixels, mass.to(pixels.device), directions, scale.content[0, 0].numel())
+    pixels, mass = pixel_mixture(scale.styles, check_styles(scale.styles, config.style_weights, None))
+    target = palette_quantiles(pixels, mass, directions, scale.content[0, 0].numel())
     at_photo = palette_loss(scale.content, target, directions).clamp_min(1e-12)
 
     def relative(image: torch.Tensor) -> torch.Tensor:

@@ -209,19 +209,24 @@ def match_distribution(
     along an axis stays darker). In float64, on the CPU for MPS; clamped to [0, 1].
     """
     pixels = as_float64(image[0].reshape(3, -1))
-    target = torch.cat([as_float64(style[0].reshape(3, -1)) for style in styles], dim=1)
-    total = sum(weights)
-    mass = torch.cat(
-        [
-            torch.full((s.shape[2] * s.shape[3],), w / total / (s.shape[2] * s.shape[3]))
-            for s, w in zip(styles, weights, strict=True)
-        ]
-    ).to(target)
+    style_pixels, mass = pixel_mixture(styles, weights)
+    target = as_float64(style_pixels)
+    mass = mass.to(target)
     for axes in _rounds(target, mass, rounds):
         projected, reference = axes.T @ pixels, axes.T @ target  # (3, N), (3, M)
         matched = torch.stack([_match_axis(projected[k], reference[k], mass) for k in range(3)])
         pixels = axes @ matched
     return pixels.reshape(image.shape).to(device=image.device, dtype=image.dtype).clamp(0, 1)
+
+
+def pixel_mixture(styles: list[torch.Tensor], weights: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixel colours of (1, 3, H, W) ``styles`` side by side, (3, M), and each pixel's
+    share of their mixture by ``weights``, (M,) float32, summing to 1: the pixels of style
+    ``i`` share ``weights[i] / sum(weights)`` equally."""
+    total = sum(weights)
+    pixels = torch.cat([style[0].reshape(3, -1) for style in styles], dim=1)
+    shares = [torch.full((s[0, 0].numel(),), w / total / s[0, 0].numel()) for s, w in zip(styles, weights, strict=True)]
+    return pixels, torch.cat(shares).to(pixels.device)
 
 
 def _rounds(target: torch.Tensor, mass: torch.Tensor, rounds: int) -> list[torch.Tensor]:
