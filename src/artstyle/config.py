@@ -14,12 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from artstyle.color import COLOR_MODES, PALETTES
-from artstyle.device import PRECISIONS
+from artstyle.choices import COLOR_MODES, NORMALIZATIONS, PALETTES, PRECISIONS, STYLE_LOSSES
 from artstyle.errors import ConfigError, option_value
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
 from artstyle.features.layers import check_layer_names, deepest, min_tile_size
-from artstyle.losses import NORMALIZATIONS, STYLE_LOSSES
 
 LayerWeights = tuple[tuple[str, float], ...]
 

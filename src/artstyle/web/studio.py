@@ -40,12 +40,11 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from artstyle.api import Result, Stylizer, make_config
-from artstyle.color import COLOR_MODES
+from artstyle.choices import COLOR_MODES, STYLE_LOSSES
 from artstyle.config import PRESETS, Config, preset_options
 from artstyle.engine import Progress
 from artstyle.errors import ArtstyleError, ConfigError, ImageReadError, Spelling, flag, spelled
 from artstyle.files.convert import as_image, resize_long_side, tensor_to_image
-from artstyle.losses import STYLE_LOSSES
 from artstyle.runs import STOPPED as FRAME_STOPPED
 from artstyle.runs import WRITTEN, InputImage, Outcome, Reporter, execute
 from artstyle.runs import Job as FrameJob
