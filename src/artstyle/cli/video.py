@@ -35,9 +35,7 @@ from artstyle.engine import Progress
 from artstyle.errors import ConfigError, flag
 from artstyle.runs import INTERRUPTED, TERMINATED, WRITTEN, Signals
 from artstyle.runs.execute import error_message
-from artstyle.video.chunks import CHUNK_FRAMES, OVERLAP
-from artstyle.video.flow import FLOWS
-from artstyle.video.job import CRF, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
+from artstyle.video.job import CHUNK_FRAMES, CRF, FLOWS, FRAME_ITERATIONS, OVERLAP, TEMPORAL_WEIGHT, VideoJob
 from artstyle.video.run import FrameExecutor, VideoOutcome, VideoReporter, run_video
 from artstyle.video.work import recorded_seed
 

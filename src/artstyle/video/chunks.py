@@ -25,11 +25,6 @@ from artstyle.files.video import VideoFrame
 from artstyle.video.flow import Grey, grey, link
 from artstyle.video.job import CUT_RELIABLE
 
-#: Frames of a chunk, its warm-up not counted (about 2 s at 24 fps).
-CHUNK_FRAMES = 48
-#: Frames a chunk starting mid-scene begins early, cross-faded with the chunk before.
-OVERLAP = 4
-
 OWN, WARMUP, TAIL = "own", "warm-up", "tail"
 
 
