@@ -24,7 +24,8 @@ from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAG
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.runs import Signals, Terminated
-from artstyle.web.studio import MEGABYTE, Limits, Studio
+from artstyle.web.limits import MEGABYTE, Limits
+from artstyle.web.studio import Studio
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
