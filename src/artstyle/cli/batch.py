@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from artstyle.batch.jobs import Item, expand, grid, read_manifest
-from artstyle.batch.run import SKIPPED, Batch, BatchOutcome, BatchReporter, Done, Executor, run_batch
+from artstyle.batch.jobs import Batch, Item, expand, grid, read_manifest
+from artstyle.batch.run import SKIPPED, BatchOutcome, BatchReporter, Done, Executor, run_batch
 from artstyle.cli.flags import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
