@@ -32,6 +32,15 @@ CHUNK_FRAMES = 48
 OVERLAP = 4
 
 
+def check_chunking(chunk_frames: int, overlap: int) -> None:
+    """ConfigError unless ``chunk_frames`` >= 2 and 0 <= ``overlap`` < ``chunk_frames``."""
+    if chunk_frames < 2:
+        raise ConfigError(f"expected a whole number of at least 2, got {chunk_frames}", option="chunk_frames")
+    if not 0 <= overlap < chunk_frames:
+        problem = f"expected a whole number from 0 to {chunk_frames - 1} (below --chunk-frames), got {overlap}"
+        raise ConfigError(problem, option="overlap")
+
+
 @dataclass(frozen=True)
 class VideoJob:
     """Everything ``artstyle video`` needs. ``config`` holds the still-image options (its
