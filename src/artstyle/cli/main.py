@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from artstyle.cli.flags import build_parser, config_from_args, job_from_args, parse, speaks_flags, usage_error
-from artstyle.config import Config
+from artstyle.config import Config, check_style_inputs
 from artstyle.errors import ConfigError
 from artstyle.files.options import OUTPUT_FORMATS, check_bit_depth, check_jpeg_quality, check_max_pixels
 
@@ -59,10 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def checked_config(args: argparse.Namespace) -> Config:
-    """The run's Config (:func:`~artstyle.cli.flags.config_from_args`), once every flag that
-    needs no file is checked, in the order the run would (ConfigError for a bad value)."""
+    """The run's Config (:func:`~artstyle.cli.flags.config_from_args`), once every flag is
+    checked that needs no file: the options, their counts against the style images', the
+    output's (ConfigError for a bad one)."""
     check_max_pixels(args.max_pixels)
     config = config_from_args(args)
+    check_style_inputs(config, len(args.styles), len(args.style_masks) if args.style_masks else None)
     check_bit_depth(args.bit_depth, OUTPUT_FORMATS.get(os.path.splitext(args.output)[1].lower()))
     check_jpeg_quality(args.jpeg_quality)
     return config

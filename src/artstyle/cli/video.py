@@ -25,6 +25,7 @@ from artstyle.cli.flags import (
     speaks_flags,
     usage_error,
 )
+from artstyle.config import check_style_inputs
 from artstyle.errors import ConfigError
 from artstyle.files.options import check_max_pixels
 from artstyle.video.job import (
@@ -132,6 +133,7 @@ def chunking_from_args(args: argparse.Namespace) -> tuple[int, int] | None:
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The video job of the command line (the seed drawn now, or the resumed job's)."""
     config = given_config(args)
+    check_style_inputs(config, len(args.styles))
     if config.seed is None:
         seed = None
         if args.resume:
