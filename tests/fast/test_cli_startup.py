@@ -132,6 +132,12 @@ USAGE_ERRORS = [
     ("reproduce: limit", ["reproduce", "out.png", "--max-pixels", "0"], "artstyle: error: --max-pixels: expected"),
     ("serve: port", ["serve", "--port", "0"], "artstyle serve: error: --port: expected 1 to 65535, got 0"),
 ]  # fmt: skip
+#: Checked after Gradio is found (without it, the line says so: exit code 1).
+SERVE_ERRORS = [
+    ("serve: device", ["serve", "--device", "tpu"], "artstyle serve: error: --device: expected one of auto, cpu"),
+    ("serve: weights", ["serve", "--weights", ""], "artstyle serve: error: --weights: expected bundled"),
+    ("serve: a limit", ["serve", "--max-megapixels", "1e-7"], "artstyle serve: error: a limit rounds to nothing"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("argv", "line"), [case[1:] for case in USAGE_ERRORS], ids=[case[0] for case in USAGE_ERRORS])
@@ -142,6 +148,17 @@ def test_a_usage_error_is_one_line_and_imports_no_pytorch(argv: list[str], line:
     assert answer.err.count("\n") == 1 and answer.err.startswith(line), answer.err
     assert heavy(answer) == []
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize(("argv", "line"), [case[1:] for case in SERVE_ERRORS], ids=[case[0] for case in SERVE_ERRORS])
+def test_a_serve_usage_error_is_one_line_and_imports_no_pytorch(argv: list[str], line: str, tmp_path: Path) -> None:
+    answer = artstyle_command(*argv, cwd=tmp_path)
+    code = 2
+    if not serve.gradio_installed():  # the line says so first
+        code, line = 1, "artstyle serve: error: the web page needs Gradio"
+    assert answer.code == code
+    assert answer.err.count("\n") == 1 and answer.err.startswith(line), answer.err
+    assert heavy(answer) == []
 
 
 def test_a_run_imports_pytorch_after_the_checks(tmp_path: Path) -> None:

@@ -116,14 +116,9 @@ def serve_main(argv: Sequence[str]) -> int:
         )
         return EXIT_FAILED
     try:
-        limits = Limits(
-            max_upload_bytes=round(args.max_upload_mb * MEGABYTE),
-            max_pixels=round(args.max_megapixels * 1e6),
-            max_size=args.max_size,
-            max_iterations=args.max_iterations,
-        )
-    except ConfigError as exc:  # a limit so small that it rounds to nothing
-        print(f"artstyle serve: error: a limit rounds to nothing ({exc})", file=sys.stderr)
+        limits = checked_limits(args)
+    except ConfigError as exc:
+        print(f"artstyle serve: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from artstyle.api import Stylizer  # PyTorch from here on
 
@@ -137,6 +132,21 @@ def serve_main(argv: Sequence[str]) -> int:
         print(f"artstyle serve: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return _serve(args.host, args.port, stylizer, limits)
+
+
+def checked_limits(args: argparse.Namespace) -> Limits:
+    """The server's limits of the flags, with ``--weights`` and ``--device`` checked as the
+    :class:`~artstyle.api.Stylizer` checks them, before PyTorch is imported (ConfigError)."""
+    Config(weights=args.weights, device=args.device)
+    try:
+        return Limits(
+            max_upload_bytes=round(args.max_upload_mb * MEGABYTE),
+            max_pixels=round(args.max_megapixels * 1e6),
+            max_size=args.max_size,
+            max_iterations=args.max_iterations,
+        )
+    except ConfigError as exc:  # a limit so small that it rounds to nothing
+        raise ConfigError(f"a limit rounds to nothing ({exc})") from None
 
 
 def _serve(host: str, port: int, stylizer: Stylizer, limits: Limits) -> int:
