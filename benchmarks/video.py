@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artstyle import Stylizer
 from artstyle.api import make_config
 from artstyle.files.video import even_size, probe_video, read_frame_png, read_frames
-from artstyle.video.flow import FLOWS, certainty, grey, optical_flow, warp, warping_error
-from artstyle.video.job import FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
+from artstyle.video.flow import certainty, grey, optical_flow, warp, warping_error
+from artstyle.video.job import FLOWS, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
 from artstyle.video.run import run_video
 from evaluation import Evaluator
 

@@ -4,7 +4,7 @@ A line ``<!-- cli: artstyle video -->`` in a page becomes that command's usage, 
 and one table per group of flags (flag, default, help), read from the parser that
 ``artstyle video`` itself builds, so a flag's name, default and help text cannot drift from
 the code. The build fails if a flag of the command's ``--help`` is missing from the page.
-(Importing the parsers imports artstyle, and so PyTorch: a second or two.)
+(Importing the parsers imports no PyTorch: the command line builds them without it.)
 """
 
 from __future__ import annotations

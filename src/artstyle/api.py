@@ -37,7 +37,7 @@ from artstyle.color import (
     recolor_regions,
     recombine,
 )
-from artstyle.config import Config, with_preset
+from artstyle.config import Config, check_style_inputs, with_preset
 from artstyle.device import deterministic, generator, resolve_device, resolve_precision, tune_for
 from artstyle.engine import (
     Objective,
@@ -486,11 +486,7 @@ class _Inputs:
         content_mask: ImageLike | None,
     ) -> _Inputs:
         style_list = _as_style_list(styles)
-        if config.style_weights is not None and len(config.style_weights) != len(style_list):
-            count = f"{len(config.style_weights)} weights for {len(style_list)} style images"
-            raise ConfigError(count, option="style_weights")
-        if style_masks is not None and len(style_masks) != len(style_list):
-            raise ConfigError(f"{len(style_masks)} masks for {len(style_list)} style images", option="style_masks")
+        check_style_inputs(config, len(style_list), None if style_masks is None else len(style_masks))
         names = [f"style image {i}" if len(style_list) > 1 else "style image" for i in range(1, len(style_list) + 1)]
         content_image = _fit(as_image(content, "content image"), config.size, "content image", config)
         style_images = [as_image(s, name) for s, name in zip(style_list, names, strict=True)]

@@ -38,11 +38,6 @@ _RGB_TO_YIQ = torch.tensor(
 )
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
-COLOR_MODES = ("none", "luminance", "histogram")
-#: How the recoloured start takes the paintings' colours (:func:`recolor`): their mean and
-#: covariance, or their whole distribution.
-PALETTES = ("moments", "distribution")
-
 
 def _check_rgb(image: torch.Tensor, name: str) -> None:
     if image.dim() != 4 or image.shape[1] != 3:

@@ -14,12 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from artstyle.color import COLOR_MODES, PALETTES
-from artstyle.device import PRECISIONS
+from artstyle.choices import COLOR_MODES, NORMALIZATIONS, PALETTES, PRECISIONS, STYLE_LOSSES
 from artstyle.errors import ConfigError, option_value
 from artstyle.errors import flag as flag  # re-exported: the CLI spelling of an option
 from artstyle.features.layers import check_layer_names, deepest, min_tile_size
-from artstyle.losses import NORMALIZATIONS, STYLE_LOSSES
 
 LayerWeights = tuple[tuple[str, float], ...]
 
@@ -333,3 +331,12 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown option {sorted(unknown)[0]!r}")
         return Config(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+
+def check_style_inputs(config: Config, styles: int, masks: int | None = None) -> None:
+    """ConfigError unless the blend weights of ``config`` (when set) and the style masks
+    (``masks`` of them, when given) number one per style image (``styles`` of them)."""
+    if config.style_weights is not None and len(config.style_weights) != styles:
+        raise ConfigError(f"{len(config.style_weights)} weights for {styles} style images", option="style_weights")
+    if masks is not None and masks != styles:
+        raise ConfigError(f"{masks} masks for {styles} style images", option="style_masks")

@@ -65,9 +65,6 @@ def tune_for(device: torch.device) -> None:
 DETERMINISTIC_CUBLAS = ":4096:8"
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The dtype the network's forward pass runs in under autocast; None: float32 throughout.
 

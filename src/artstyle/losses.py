@@ -48,12 +48,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from artstyle.choices import STYLE_LOSSES
 from artstyle.linalg import sqrtm, trace_sqrtm
 from artstyle.resample import area_resize
-
-STYLE_LOSSES = ("gram", "meancov")
-#: How the objective normalises the content and style losses (see above).
-NORMALIZATIONS = ("relative", "absolute")
 
 
 def _check_features(features: torch.Tensor, name: str) -> None:

@@ -25,8 +25,8 @@ from _support import RAY_TEST_ENVIRONMENT, FakeBundled, ray_environment, smooth_
 
 from artstyle import api
 from artstyle.api import make_config
-from artstyle.batch.jobs import Item, expand, grid, picture_name, read_manifest, unique
-from artstyle.batch.run import SKIPPED, Batch, BatchReporter, Done, run_batch
+from artstyle.batch.jobs import Batch, Item, expand, grid, picture_name, read_manifest, unique
+from artstyle.batch.run import SKIPPED, BatchReporter, Done, run_batch
 from artstyle.cli import main
 from artstyle.errors import ConfigError
 from artstyle.files.metadata import read_metadata

@@ -20,9 +20,9 @@ from artstyle.files.metadata import read_metadata
 from artstyle.files.video import VideoFrame, frame_name, probe_video, read_frame_png
 from artstyle.files.write import save_image
 from artstyle.runs import WRITTEN, Signals
-from artstyle.video.chunks import OWN, TAIL, WARMUP, Chunk, CutFinder, check_chunking, split
+from artstyle.video.chunks import OWN, TAIL, WARMUP, Chunk, CutFinder, split
 from artstyle.video.cluster import ChunkResult, Stitcher
-from artstyle.video.job import VideoJob
+from artstyle.video.job import VideoJob, check_chunking
 from artstyle.video.run import Excerpt, VideoReporter, run_video
 from artstyle.video.work import WorkFolder
 

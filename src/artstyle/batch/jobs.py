@@ -51,6 +51,18 @@ class Item:
         return self.styles
 
 
+@dataclass(frozen=True)
+class Batch:
+    """The pictures and what applies to all: the options (``config``, under each picture's
+    own), the output format options, and whether finished pictures are made again."""
+
+    items: list[Item]
+    config: Config
+    bit_depth: int = 8
+    jpeg_quality: int = 95
+    force: bool = False
+
+
 def expand(sources: Iterable[str]) -> list[str]:
     """The image files of CONTENT arguments: a directory's images (sorted), a glob's
     matches (sorted), a file as it is. A directory or glob without images is an error."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from artstyle.api import Stylizer
-from artstyle.batch.jobs import Item
+from artstyle.batch.jobs import Batch, Item
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.files.metadata import read_metadata
@@ -45,18 +45,6 @@ from artstyle.runs.job import LEGACY_STOPPED_KEY, InputImage, describe, read_inp
 SKIPPED = "skipped"
 #: A painting as read once for a batch, or why it cannot be.
 Painting = InputImage | ArtstyleError | OSError
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The pictures and what applies to all: the options (``config``, under each picture's
-    own), the output format options, and whether finished pictures are made again."""
-
-    items: list[Item]
-    config: Config
-    bit_depth: int = 8
-    jpeg_quality: int = 95
-    force: bool = False
 
 
 @dataclass(frozen=True)

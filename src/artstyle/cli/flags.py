@@ -1,5 +1,9 @@
 """The command line's flags: those of :class:`~artstyle.config.Config` generated from its
-fields (the one source of defaults), and those of the run frame and of the files."""
+fields (the one source of defaults), and those of the run frame and of the files.
+
+Nothing here imports PyTorch (nor do the options it validates): ``--help``, ``--version``
+and every usage error are answered before it is (see :func:`parse` and :func:`usage_error`).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ import argparse
 import functools
 import os
 import secrets
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, fields
-from typing import Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 from artstyle._version import __version__
 from artstyle.config import INIT_MODES, PRESETS, Config, LayerWeights, format_layers, with_preset
 from artstyle.errors import FLAGS, ConfigError, flag, spelled
-from artstyle.files.limits import DEFAULT_MAX_PIXELS
-from artstyle.runs import Job
+from artstyle.files.options import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from artstyle.runs import Job
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -41,6 +48,21 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    """The arguments ``argv``, or the exit code of ``--help``, ``--version`` or a usage
+    error, which argparse has printed."""
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+
+
+def usage_error(exc: ConfigError) -> int:
+    """A bad option found before the job (and PyTorch) starts: its one line, and the exit code."""
+    print(f"artstyle: error: {exc}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -191,9 +213,11 @@ def given_config(args: argparse.Namespace) -> Config:
     return with_preset(args.preset, given)
 
 
-def job_from_args(args: argparse.Namespace) -> Job:
-    """The run frame's job for the command line's arguments."""
-    config = config_from_args(args)
+def job_from_args(args: argparse.Namespace, config: Config) -> Job:
+    """The run frame's job for the command line's arguments and their ``config``
+    (:func:`config_from_args`). Imports the run frame, and PyTorch."""
+    from artstyle.runs import Job
+
     init_file = None if config.init in INIT_MODES else config.init
     return Job(
         content=args.content,

@@ -2,7 +2,9 @@
 
 The only place (with :mod:`~artstyle.cli.report`) that prints, shows progress and chooses
 exit codes: each job runs in the run frame (:func:`artstyle.runs.execute`), and its
-outcome becomes a line and an exit code (see :mod:`artstyle.cli.report`).
+outcome becomes a line and an exit code (see :mod:`artstyle.cli.report`). The flags are
+parsed and checked first, before PyTorch is imported (every command's): ``--help``,
+``--version`` and a bad option are answered at once, and the run's modules imported after.
 ``--checkpoint-every N`` keeps the run's state in ``OUTPUT.ckpt`` and ``--resume``
 continues from it (see :mod:`artstyle.runs.checkpoint`). ``artstyle reproduce OUTPUT``
 re-runs a picture from the parameters embedded in it (:mod:`artstyle.cli.reproduce`);
@@ -13,11 +15,15 @@ stylizes a clip (:mod:`artstyle.cli.video`); ``artstyle batch`` many pictures
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from artstyle.cli.flags import EXIT_USAGE, build_parser, job_from_args, speaks_flags
-from artstyle.cli.report import guarded, run_job
+from artstyle.cli.flags import build_parser, config_from_args, job_from_args, parse, speaks_flags, usage_error
+from artstyle.config import Config, check_style_inputs
+from artstyle.errors import ConfigError
+from artstyle.files.options import OUTPUT_FORMATS, check_bit_depth, check_jpeg_quality, check_max_pixels
 
 
 @speaks_flags
@@ -40,12 +46,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         from artstyle.cli.serve import serve_main
 
         return serve_main(arguments[1:])
-    parser = build_parser()
+    args = parse(build_parser(), arguments)
+    if isinstance(args, int):
+        return args
     try:
-        args = parser.parse_args(arguments)
-    except SystemExit as exc:  # --help, --version, or a usage error already printed
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return guarded(lambda signals: run_job(job_from_args(args), signals, args.quiet), args.max_pixels)
+        config = checked_config(args)
+    except ConfigError as exc:
+        return usage_error(exc)
+    from artstyle.cli.report import guarded, run_job  # PyTorch from here on
+
+    return guarded(lambda signals: run_job(job_from_args(args, config), signals, args.quiet), args.max_pixels)
+
+
+def checked_config(args: argparse.Namespace) -> Config:
+    """The run's Config (:func:`~artstyle.cli.flags.config_from_args`), once every flag is
+    checked that needs no file: the options, their counts against the style images', the
+    output's (ConfigError for a bad one)."""
+    check_max_pixels(args.max_pixels)
+    config = config_from_args(args)
+    check_style_inputs(config, len(args.styles), len(args.style_masks) if args.style_masks else None)
+    check_bit_depth(args.bit_depth, OUTPUT_FORMATS.get(os.path.splitext(args.output)[1].lower()))
+    check_jpeg_quality(args.jpeg_quality)
+    return config
 
 
 if __name__ == "__main__":

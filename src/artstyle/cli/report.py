@@ -5,13 +5,15 @@ Exit codes: 0 success, 1 a run that failed (unreadable or unusable input or outp
 weights, device, disk, out of memory, a diverging optimisation, a missing or mismatching
 checkpoint), 2 a bad command line or option value, 130 interrupted by Ctrl-C and 143
 stopped by SIGTERM (in both cases the current image is written to the output first).
+
+The commands import this module (and with it the run frame and PyTorch) only once their
+flags are parsed and checked (see :mod:`artstyle.cli.flags`).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -46,18 +48,6 @@ def print_warning(message: str) -> None:
 
 def _stop_word(kind: str) -> str:
     return "stopped by SIGTERM" if kind == TERMINATED else "interrupted"
-
-
-def command(
-    parser: argparse.ArgumentParser, argv: Sequence[str], body: Callable[[argparse.Namespace, Signals], int]
-) -> int:
-    """A subcommand: parse ``argv`` (a usage error's exit code, as argparse printed it),
-    then run ``body(args, signals)`` :func:`guarded`, with the ``--max-pixels`` given."""
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:  # --help, or a usage error already printed
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return guarded(lambda signals: body(args, signals), args.max_pixels)
 
 
 def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:

@@ -6,7 +6,8 @@ formats). This command finds the input files (by their recorded names beside ORI
 or in the current directory, or as given by ``--content``, ``--style`` and ``--init``),
 runs the job :func:`artstyle.runs.reproduce.reproduction` makes, writes NEW (by default
 ``ORIGINAL-STEM.reproduced.EXT`` beside the original; the original itself only with
-``--overwrite``) and says whether the new file is identical to the original.
+``--overwrite``) and says whether the new file is identical to the original. The flags
+are parsed and checked before the run frame, and PyTorch, are imported.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options, speaks_flags
-from artstyle.cli.report import command, run_job
-from artstyle.runs import Signals
-from artstyle.runs.reproduce import Given, compare, reproduction
+from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options, parse, speaks_flags, usage_error
+from artstyle.errors import ConfigError
+from artstyle.files.options import check_max_pixels
+
+if TYPE_CHECKING:
+    from artstyle.runs import Signals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle reproduce ...``; returns the exit code."""
-    return command(build_parser(), argv, _reproduce)
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    try:
+        check_max_pixels(args.max_pixels)
+    except ConfigError as exc:
+        return usage_error(exc)
+    from artstyle.cli.report import guarded  # PyTorch from here on
+
+    return guarded(lambda signals: _reproduce(args, signals), args.max_pixels)
 
 
 def _reproduce(args: argparse.Namespace, signals: Signals) -> int:
+    from artstyle.cli.report import run_job
+    from artstyle.runs.reproduce import Given, compare, reproduction
+
     original = str(args.original)
     given = Given(args.content, args.style, args.init, args.style_masks, args.content_mask)
     job = reproduction(original, args.output, given, overwrite=args.overwrite)

@@ -2,7 +2,8 @@
 
 Listens on 127.0.0.1 by default (this computer only); uploads and the files the page
 shows live in a private temporary directory that is removed on exit. Ctrl-C stops the
-server (exit code 130), SIGTERM too (exit code 0).
+server (exit code 130), SIGTERM too (exit code 0). The flags are parsed and checked
+before PyTorch (and Gradio) are imported.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from artstyle.api import Stylizer
-from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, speaks_flags
+from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, parse, speaks_flags
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
-from artstyle.runs import Signals, Terminated
-from artstyle.web.studio import MEGABYTE, Limits, Studio
+from artstyle.web.limits import MEGABYTE, Limits
+
+if TYPE_CHECKING:
+    from artstyle.api import Stylizer
+    from artstyle.web.studio import Studio
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -101,11 +104,9 @@ def gradio_installed() -> bool:
 @speaks_flags
 def serve_main(argv: Sequence[str]) -> int:
     """``artstyle serve``: returns the exit code."""
-    parser = build_serve_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    args = parse(build_serve_parser(), argv)
+    if isinstance(args, int):
+        return args
     if not 0 < args.port < 65536:
         print(f"artstyle serve: error: --port: expected 1 to 65535, got {args.port}", file=sys.stderr)
         return EXIT_USAGE
@@ -114,12 +115,13 @@ def serve_main(argv: Sequence[str]) -> int:
             f"artstyle serve: error: the web page needs Gradio, which is not installed: {INSTALL_HINT}", file=sys.stderr
         )
         return EXIT_FAILED
-    limits = Limits(
-        max_upload_bytes=round(args.max_upload_mb * MEGABYTE),
-        max_pixels=round(args.max_megapixels * 1e6),
-        max_size=args.max_size,
-        max_iterations=args.max_iterations,
-    )
+    try:
+        limits = checked_limits(args)
+    except ConfigError as exc:
+        print(f"artstyle serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from artstyle.api import Stylizer  # PyTorch from here on
+
     try:
         stylizer = Stylizer(weights=args.weights, device=args.device)
         stylizer.network(Config().layers, "max")  # load and check the weights now, not at the first job
@@ -132,7 +134,25 @@ def serve_main(argv: Sequence[str]) -> int:
     return _serve(args.host, args.port, stylizer, limits)
 
 
+def checked_limits(args: argparse.Namespace) -> Limits:
+    """The server's limits of the flags, with ``--weights`` and ``--device`` checked as the
+    :class:`~artstyle.api.Stylizer` checks them, before PyTorch is imported (ConfigError)."""
+    Config(weights=args.weights, device=args.device)
+    try:
+        return Limits(
+            max_upload_bytes=round(args.max_upload_mb * MEGABYTE),
+            max_pixels=round(args.max_megapixels * 1e6),
+            max_size=args.max_size,
+            max_iterations=args.max_iterations,
+        )
+    except ConfigError as exc:  # a limit so small that it rounds to nothing
+        raise ConfigError(f"a limit rounds to nothing ({exc})") from None
+
+
 def _serve(host: str, port: int, stylizer: Stylizer, limits: Limits) -> int:
+    from artstyle.runs import Signals, Terminated
+    from artstyle.web.studio import Studio
+
     # Uploads and the files the page shows live in a private directory, removed on exit.
     private = Path(tempfile.mkdtemp(prefix="artstyle-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(private)

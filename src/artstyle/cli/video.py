@@ -1,45 +1,43 @@
 """``artstyle video INPUT STYLE [STYLE ...] -o OUTPUT``: a clip stylized with temporal consistency.
 
 Every still-image option applies to each frame; the video options are below. The job
-runs in :func:`artstyle.video.run.run_video`; this module parses the flags, shows a
-progress bar over the frames and turns the outcome into a line and an exit code (those
-of ``artstyle``: 0, 1 failed, 2 bad options, 130 Ctrl-C, 143 SIGTERM). Needs the
-``[video]`` extra (PyAV and OpenCV).
+runs in :func:`artstyle.video.run.run_video`; this module parses and checks the flags
+(without importing PyTorch: a bad option is answered at once) and
+:mod:`~artstyle.cli.video_run` shows a progress bar over the frames and turns the outcome
+into a line and an exit code (those of ``artstyle``: 0, 1 failed, 2 bad options, 130
+Ctrl-C, 143 SIGTERM). Needs the ``[video]`` extra (PyAV and OpenCV).
 """
 
 from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 from collections.abc import Sequence
 
-from tqdm import tqdm
-
 from artstyle.cli.flags import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TERMINATED,
-    EXIT_USAGE,
     Parser,
     add_config_options,
     add_output_options,
     add_ray_options,
     cpus_per_job,
     given_config,
+    parse,
     speaks_flags,
+    usage_error,
 )
-from artstyle.cli.report import command, print_warning
-from artstyle.engine import Progress
-from artstyle.errors import ConfigError, flag
-from artstyle.runs import INTERRUPTED, TERMINATED, WRITTEN, Signals
-from artstyle.runs.execute import error_message
-from artstyle.video.chunks import CHUNK_FRAMES, OVERLAP
-from artstyle.video.flow import FLOWS
-from artstyle.video.job import CRF, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
-from artstyle.video.run import FrameExecutor, VideoOutcome, VideoReporter, run_video
-from artstyle.video.work import recorded_seed
+from artstyle.config import check_style_inputs
+from artstyle.errors import ConfigError
+from artstyle.files.options import check_max_pixels
+from artstyle.video.job import (
+    CHUNK_FRAMES,
+    CRF,
+    FLOWS,
+    FRAME_ITERATIONS,
+    OVERLAP,
+    TEMPORAL_WEIGHT,
+    VideoJob,
+    check_chunking,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,35 +101,45 @@ def _add_cluster_options(cluster: argparse._ArgumentGroup) -> None:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle video ...``; returns the exit code."""
-    return command(build_parser(), argv, _video)
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    try:
+        check_max_pixels(args.max_pixels)
+        job = job_from_args(args)
+        chunking = chunking_from_args(args)
+    except ConfigError as exc:
+        return usage_error(exc)
+    from artstyle.cli.video_run import stylize_video  # PyTorch from here on
+
+    return stylize_video(job, chunking, args)
 
 
-def _video(args: argparse.Namespace, signals: Signals) -> int:
-    job = job_from_args(args)
-    executor = executor_from_args(args)
-    return report(run_video(job, FrameBar(args.quiet), signals=signals, executor=executor), args.quiet)
-
-
-def executor_from_args(args: argparse.Namespace) -> FrameExecutor | None:
-    """The Ray executor of ``--ray`` (None: this process); ConfigError for chunking without it."""
-    cpus = cpus_per_job(args)
+def chunking_from_args(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The chunks' frames and overlap of ``--ray`` (the defaults where not given), checked;
+    None without ``--ray`` (this process), where the chunking options are a ConfigError."""
+    cpus_per_job(args)
     if not args.ray:
         for option in ("chunk_frames", "overlap", "cpus_per_job"):
             if getattr(args, option) is not None:
                 raise ConfigError("only applies on a Ray cluster: give --ray too", option=option)
         return None
-    from artstyle.video.cluster import RayChunks
-
     chunk_frames = CHUNK_FRAMES if args.chunk_frames is None else args.chunk_frames
     overlap = min(OVERLAP, chunk_frames - 1) if args.overlap is None else args.overlap  # the default fits short chunks
-    return RayChunks(args.ray, cpus, chunk_frames, overlap)
+    check_chunking(chunk_frames, overlap)
+    return chunk_frames, overlap
 
 
 def job_from_args(args: argparse.Namespace) -> VideoJob:
     """The video job of the command line (the seed drawn now, or the resumed job's)."""
     config = given_config(args)
+    check_style_inputs(config, len(args.styles))
     if config.seed is None:
-        seed = recorded_seed(args.output) if args.resume else None
+        seed = None
+        if args.resume:
+            from artstyle.video.work import recorded_seed  # the work folder's (numpy)
+
+            seed = recorded_seed(args.output)
         config = config.replace(seed=seed if seed is not None else secrets.randbelow(2**31))
     return VideoJob(
         input=args.input,
@@ -147,83 +155,3 @@ def job_from_args(args: argparse.Namespace) -> VideoJob:
         resume=args.resume,
         overwrite=not args.no_clobber,
     )
-
-
-class FrameBar(VideoReporter):
-    """A tqdm bar over the frames (with ETA), the current frame's iteration and losses."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar: tqdm | None = None
-        self.seen: set[str] = set()
-        self.label = ""
-
-    def started(self, frames: int, done: int) -> None:
-        self.bar = tqdm(
-            total=frames, initial=done, disable=self.quiet, unit="frame", dynamic_ncols=True, file=sys.stderr
-        )
-
-    def frame_started(self, index: int, fresh: str | None) -> None:
-        self.label = f"frame {index + 1}" + (f" ({fresh})" if fresh and fresh != "independent" else "")
-
-    def progress(self, progress: Progress) -> None:
-        if self.bar is None:
-            return
-        losses = progress.losses
-        parts = [f"{self.label} it {progress.step}/{progress.iterations}"]
-        parts += [f"{name} {losses[name]:.3g}" for name in ("content", "style", "temporal") if name in losses]
-        self.bar.set_postfix_str(" ".join(parts))
-
-    def frame_done(self, index: int) -> None:
-        if self.bar is not None:
-            if self.bar.total is not None and index + 1 > self.bar.total:
-                self.bar.total = index + 1
-            self.bar.update(1)
-
-    def scene_cut(self, index: int, reliable: float) -> None:
-        if not self.quiet:
-            tqdm.write(
-                f"artstyle: scene cut at frame {index + 1} (flow trusted on {reliable:.0%} of it): started afresh",
-                file=sys.stderr,
-            )
-
-    def encoding(self, frames: int) -> None:
-        if self.bar is not None:
-            self.bar.total = frames
-            self.bar.set_postfix_str("writing the video")
-            self.bar.refresh()
-
-    def warning(self, message: str) -> None:
-        if message not in self.seen:  # every frame would repeat it
-            self.seen.add(message)
-            print_warning(message)
-
-    def ended(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def report(outcome: VideoOutcome, quiet: bool) -> int:
-    """The outcome of a video job as lines on stderr, and its exit code."""
-    job = outcome.job
-    if outcome.kind == WRITTEN:
-        cuts = f", scene cuts at frames {', '.join(str(i + 1) for i in outcome.cuts)}" if outcome.cuts else ""
-        if not quiet:
-            print(
-                f"artstyle: wrote {job.output} ({outcome.total} frames, {outcome.seconds:.0f} s{cuts})", file=sys.stderr
-            )
-        return EXIT_OK
-    kept = ""
-    if outcome.work is not None:
-        kept = f"; {outcome.frames} finished frames kept in {outcome.work}, {flag('resume')} continues"
-    if outcome.kind in (INTERRUPTED, TERMINATED):
-        word = "stopped by SIGTERM" if outcome.kind == TERMINATED else "interrupted"
-        where = "" if outcome.seams else f" at frame {outcome.frames + 1}"  # a cluster's chunks end in any order
-        print(f"artstyle: {word}{where}{kept}", file=sys.stderr)
-        return EXIT_TERMINATED if outcome.kind == TERMINATED else EXIT_INTERRUPTED
-    error = outcome.error
-    text = error_message(error) if error is not None else f"the job {outcome.kind}"
-    if outcome.failed_frame is not None:
-        text = f"frame {outcome.failed_frame + 1}: {text}"
-    print(f"artstyle: error: {text}{kept}", file=sys.stderr)
-    return EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 from typing_extensions import TypedDict, Unpack
 
+from artstyle.choices import NORMALIZATIONS
 from artstyle.engine.images import as_rgb
 from artstyle.features.vgg import VGG19Features
 from artstyle.losses import (
-    NORMALIZATIONS,
     ContentLoss,
     FeatureStats,
     StyleLoss,

@@ -11,6 +11,9 @@ Modules:
 * :mod:`artstyle.files.write`: saving images (PNG, TIFF, JPEG, WebP; 8 or 16 bits)
   and checking output paths, with :mod:`~artstyle.files.png16` and
   :mod:`~artstyle.files.tiff16` for 16-bit files.
+* :mod:`artstyle.files.options`: the pixel limit, the output formats, bit depths and JPEG
+  quality, and their checks, as plain values (no Pillow or numpy: the command line's
+  flags are built and checked without them).
 * :mod:`artstyle.files.metadata`: the JSON metadata stored with each output.
 * :mod:`artstyle.files.atomic`: atomic file replacement.
 * :mod:`artstyle.files.problems`: the one-line messages of file errors.

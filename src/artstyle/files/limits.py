@@ -9,18 +9,12 @@ import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-import numpy as np
 from PIL import Image
 
-from artstyle.errors import ConfigError
+from artstyle.files.options import DEFAULT_MAX_PIXELS, check_max_pixels
 from artstyle.files.problems import read_error
 
 __all__ = ["DEFAULT_MAX_PIXELS", "check_max_pixels", "max_pixels", "pixel_limit", "too_large_problem"]
-
-#: The default limit on an input image's pixel count (width x height), checked
-#: against the file's header before anything is decoded: 200 megapixels, more
-#: than any camera photo, while a decompression bomb claims billions.
-DEFAULT_MAX_PIXELS = 200_000_000
 
 _max_pixels: ContextVar[int] = ContextVar("artstyle_max_pixels", default=DEFAULT_MAX_PIXELS)
 
@@ -28,15 +22,6 @@ _max_pixels: ContextVar[int] = ContextVar("artstyle_max_pixels", default=DEFAULT
 # opens and decodes a file it sets that global to artstyle's limit (under this lock,
 # restoring it after), so that one limit, with one message, applies to every file.
 _PILLOW_LIMIT_LOCK = threading.RLock()
-
-
-def check_max_pixels(value: object, what: str = "--max-pixels") -> int:
-    """``value`` as a pixel limit (a whole number of at least 1), or ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{what}: expected a whole number of pixels, got {value!r}")
-    if value < 1:
-        raise ConfigError(f"{what}: expected a whole number of pixels of at least 1, got {value}")
-    return int(value)
 
 
 def max_pixels() -> int:

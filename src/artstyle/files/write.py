@@ -26,6 +26,7 @@ from artstyle.files.atomic import atomic_path, atomic_write_bytes, write_target
 from artstyle.files.color_profile import srgb_profile
 from artstyle.files.convert import SavableImage, image8, pixels16
 from artstyle.files.metadata import METADATA_KEY, encode_metadata, sidecar_path
+from artstyle.files.options import BIT_DEPTHS, OUTPUT_FORMATS, check_bit_depth, check_jpeg_quality
 from artstyle.files.png16 import encode_png16
 from artstyle.files.problems import StrPath, directory_problem, path_text, write_error, write_problem
 from artstyle.files.tiff16 import encode_tiff16
@@ -39,42 +40,9 @@ __all__ = [
     "save_image",
 ]
 
-#: Lower-case output file extension -> Pillow format name.
-OUTPUT_FORMATS: dict[str, str] = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
-
-#: Bits per channel that can be written, and the formats that hold 16.
-BIT_DEPTHS = (8, 16)
-SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
-
-
 # --------------------------------------------------------------------------- #
 # Checking values and paths before a run
 # --------------------------------------------------------------------------- #
-
-
-def check_bit_depth(bit_depth: object, image_format: str | None = None) -> int:
-    """``bit_depth`` if it is 8 or 16 (16 only for PNG and TIFF), else ConfigError."""
-    if isinstance(bit_depth, bool) or not isinstance(bit_depth, int) or bit_depth not in BIT_DEPTHS:
-        raise ConfigError(f"--bit-depth: expected 8 or 16, got {bit_depth!r}")
-    if bit_depth == 16 and image_format is not None and image_format not in SIXTEEN_BIT_FORMATS:
-        raise ConfigError(f"--bit-depth 16: {image_format} holds only 8 bits per channel; write a .png or .tif file")
-    return bit_depth
-
-
-def check_jpeg_quality(quality: object) -> int:
-    """``quality`` if it is a whole number from 1 to 100, else ConfigError."""
-    if isinstance(quality, bool) or not isinstance(quality, int):
-        raise ConfigError(f"--jpeg-quality: expected a whole number from 1 to 100, got {quality!r}")
-    if not 1 <= quality <= 100:
-        raise ConfigError(f"--jpeg-quality: expected a whole number from 1 to 100, got {quality}")
-    return quality
 
 
 def check_output_path(path: StrPath, *, bit_depth: int = 8, overwrite: bool = True) -> str:

@@ -20,15 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from artstyle.errors import ConfigError
 from artstyle.files.video import VideoFrame
 from artstyle.video.flow import Grey, grey, link
-from artstyle.video.job import CUT_RELIABLE
-
-#: Frames of a chunk, its warm-up not counted (about 2 s at 24 fps).
-CHUNK_FRAMES = 48
-#: Frames a chunk starting mid-scene begins early, cross-faded with the chunk before.
-OVERLAP = 4
+from artstyle.video.job import CUT_RELIABLE, check_chunking
 
 OWN, WARMUP, TAIL = "own", "warm-up", "tail"
 
@@ -62,15 +56,6 @@ class Chunk:
             return (position + 1) / (self.warmup + 1)
         offset = position - (len(self.frames) - self.tail)
         return (offset + 1) / (self.tail + 1)
-
-
-def check_chunking(chunk_frames: int, overlap: int) -> None:
-    """ConfigError unless ``chunk_frames`` >= 2 and 0 <= ``overlap`` < ``chunk_frames``."""
-    if chunk_frames < 2:
-        raise ConfigError(f"expected a whole number of at least 2, got {chunk_frames}", option="chunk_frames")
-    if not 0 <= overlap < chunk_frames:
-        problem = f"expected a whole number from 0 to {chunk_frames - 1} (below --chunk-frames), got {overlap}"
-        raise ConfigError(problem, option="overlap")
 
 
 def split(

@@ -32,8 +32,8 @@ from artstyle.files.write import save_image
 from artstyle.runs import WRITTEN, InputImage, Signals
 from artstyle.runs.cluster import MAX_RETRIES, connect, task_slots, window_size, worker_stylizer
 from artstyle.runs.execute import error_message
-from artstyle.video.chunks import CHUNK_FRAMES, OVERLAP, OWN, TAIL, WARMUP, Chunk, CutFinder, check_chunking, split
-from artstyle.video.job import VideoJob
+from artstyle.video.chunks import OWN, TAIL, WARMUP, Chunk, CutFinder, split
+from artstyle.video.job import CHUNK_FRAMES, OVERLAP, VideoJob, check_chunking
 from artstyle.video.run import Excerpt, FrameChain, FrameFailed, VideoReporter
 from artstyle.video.work import WorkFolder
 

@@ -20,9 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from artstyle.errors import ConfigError
-
-#: The flow methods, fastest first.
-FLOWS = ("dis-fast", "dis-medium", "farneback")
+from artstyle.video.job import FLOWS
 
 Flow = npt.NDArray[np.float32]
 Grey = npt.NDArray[np.uint8]

@@ -1,5 +1,8 @@
 """What a video job is: the input clip and excerpt, the paintings, the still-image options
-every frame takes, and the temporal ones (Ruder et al. 2016) that tie the frames together."""
+every frame takes, and the temporal ones (Ruder et al. 2016) that tie the frames together.
+
+The video options' defaults and choices live here, with no PyTorch, numpy or OpenCV, for
+the command line's flags; the modules that act on them import them from here."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from dataclasses import dataclass
 
 from artstyle.config import Config
 from artstyle.errors import ConfigError
-from artstyle.video.flow import FLOWS
 
 #: The temporal term's default weight, against the relative content and style losses
 #: (each about 1 at their targets' scale) and pixels in [0, 1]; measured in
@@ -21,6 +23,22 @@ FRAME_ITERATIONS = 15
 CUT_RELIABLE = 0.5
 #: The H.264 / VP9 constant-quality factor (lower is better; 18 is near transparent).
 CRF = 18
+#: The optical flow methods (:mod:`artstyle.video.flow`), fastest first.
+FLOWS = ("dis-fast", "dis-medium", "farneback")
+#: Frames of a chunk on a cluster (:mod:`artstyle.video.chunks`), its warm-up not counted
+#: (about 2 s at 24 fps).
+CHUNK_FRAMES = 48
+#: Frames a chunk starting mid-scene begins early, cross-faded with the chunk before.
+OVERLAP = 4
+
+
+def check_chunking(chunk_frames: int, overlap: int) -> None:
+    """ConfigError unless ``chunk_frames`` >= 2 and 0 <= ``overlap`` < ``chunk_frames``."""
+    if chunk_frames < 2:
+        raise ConfigError(f"expected a whole number of at least 2, got {chunk_frames}", option="chunk_frames")
+    if not 0 <= overlap < chunk_frames:
+        problem = f"expected a whole number from 0 to {chunk_frames - 1} (below --chunk-frames), got {overlap}"
+        raise ConfigError(problem, option="overlap")
 
 
 @dataclass(frozen=True)

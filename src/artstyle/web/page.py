@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from artstyle import examples
 from artstyle.config import PRESETS
 from artstyle.errors import ArtstyleError
+from artstyle.web.limits import Limits
 from artstyle.web.studio import (
     CONTROLS,
     CONTROLS_PER_ROW,
     FAILED,
     WAITING,
     Control,
-    Limits,
     Studio,
     Update,
     control_default,

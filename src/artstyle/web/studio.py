@@ -40,39 +40,19 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from artstyle.api import Result, Stylizer, make_config
-from artstyle.color import COLOR_MODES
+from artstyle.choices import COLOR_MODES, STYLE_LOSSES
 from artstyle.config import PRESETS, Config, preset_options
 from artstyle.engine import Progress
 from artstyle.errors import ArtstyleError, ConfigError, ImageReadError, Spelling, flag, spelled
 from artstyle.files.convert import as_image, resize_long_side, tensor_to_image
-from artstyle.losses import STYLE_LOSSES
 from artstyle.runs import STOPPED as FRAME_STOPPED
 from artstyle.runs import WRITTEN, InputImage, Outcome, Reporter, execute
 from artstyle.runs import Job as FrameJob
-
-MEGABYTE = 2**20  # as Gradio counts them
-
+from artstyle.web.limits import MEGABYTE, Limits
 
 # --------------------------------------------------------------------------- #
 # Limits and uploads
 # --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one job may ask of the server."""
-
-    max_upload_bytes: int = 25 * MEGABYTE
-    max_pixels: int = 50_000_000
-    max_size: int = 1024
-    max_iterations: int = 1000
-    max_styles: int = 4
-
-    def __post_init__(self) -> None:
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{item.name}: expected a whole number of at least 1, got {value!r}")
 
 
 def _megabytes(count: float) -> str:
