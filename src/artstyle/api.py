@@ -57,6 +57,7 @@ from artstyle.engine import (
     resize_image,
 )
 from artstyle.engine.plan import available_memory, plan_memory
+from artstyle.engine.strength import Calibration, style_share, target_share
 from artstyle.engine.targets import compute_stats, content_dependent, styles_digest, target_key
 from artstyle.engine.tiled import TiledObjective
 from artstyle.errors import ArtstyleWarning, ConfigError, option_name
@@ -98,11 +99,16 @@ class Result:
     seed: int
     device: str
     tensor: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    #: The style weight the run used: ``config.style_weight``, or the one ``strength`` found.
+    style_weight: float | None = None
 
     def metadata(self, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Everything needed to reproduce the picture, ready for JSON."""
+        """Everything needed to reproduce the picture, ready for JSON (with ``strength``,
+        also the style weight it found, under ``found``)."""
+        found = {} if self.config.strength is None else {"found": {"style_weight": self.style_weight}}
         return {
             "artstyle": __version__,
+            **found,
             "parameters": {**self.config.to_dict(), "seed": self.seed},
             "device": self.device,
             "inputs": inputs or {},
@@ -298,10 +304,11 @@ class Stylizer:
         self._check_made_with(config)
         net = self.network(config.layers, config.pooling)
         start = self._initial_image(init, plan)
+        calibration = self._calibration(plan)
         with deterministic(config.deterministic):
             image = optimize_stages(
                 plan.stages,
-                self._objectives(plan, net, tuple(extra_terms)),
+                self._objectives(plan, net, tuple(extra_terms), calibration),
                 start,
                 optimizer=config.optimizer,
                 learning_rate=config.lr,
@@ -312,9 +319,11 @@ class Stylizer:
                 resume=resume,
                 checkpoint=checkpoint,
                 checkpoint_every=checkpoint_every,
+                calibration=calibration,
             )
         picture = plan.scales[-1].render(image).detach().cpu()
-        return Result(tensor_to_image(picture), config, plan.seed, plan.device, picture)
+        weight = config.style_weight * (calibration.factor if calibration is not None else 1.0)
+        return Result(tensor_to_image(picture), config, plan.seed, plan.device, picture, weight)
 
     def _config(self, config: Config | None, options: dict[str, Any]) -> Config:
         if config is None:
@@ -361,16 +370,40 @@ class Stylizer:
                 self._targets.pop(next(iter(self._targets)))
         return targets
 
+    def style_share(self, plan: Plan, picture: torch.Tensor, index: int = -1) -> float:
+        """The style share of ``picture`` at scale ``index`` of ``plan`` (default: the
+        output size), in float32: its style loss over the photo's, with the plan's style
+        layers and weights (see :mod:`~artstyle.engine.strength`); what ``strength`` sets.
+        ``picture`` is (1, 3, H, W) RGB in [0, 1], resized to the scale."""
+        config, scale = plan.config, plan.scales[index]
+        options: ObjectiveOptions = {
+            **objective_options(config),
+            "style_masks": scale.style_masks,
+            "style_stats": plan.style_targets.get(target_key(scale.styles, scale.stage.tile_size)),
+        }
+        objective = Objective(self.network(config.layers, config.pooling), scale.content, scale.styles, **options)
+        image = picture.to(scale.content.device, scale.content.dtype)
+        if image.shape[1] != scale.content.shape[1]:
+            image = luminance(image)
+        return style_share(objective, resize_image(image.clamp(0, 1), scale.stage.height, scale.stage.width))
+
+    def _calibration(self, plan: Plan) -> Calibration | None:
+        """The style weight's calibration for ``strength`` (None without it)."""
+        return None if plan.config.strength is None else Calibration(target_share(plan.config.strength))
+
     def _objectives(
-        self, plan: Plan, net: VGG19Features, extra_terms: tuple[Term, ...]
+        self, plan: Plan, net: VGG19Features, extra_terms: tuple[Term, ...], calibration: Calibration | None = None
     ) -> Callable[[int, Stage], ObjectiveFunction | SelfDifferentiating]:
-        """What :func:`~artstyle.engine.pyramid.optimize_stages` calls to build each scale's objective."""
+        """What :func:`~artstyle.engine.pyramid.optimize_stages` calls to build each scale's
+        objective (with the style weight times the calibration's factor, if any)."""
         config = plan.config
 
         def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
             scale = plan.scales[index]
+            factor = calibration.factor if calibration is not None else 1.0
             options: ObjectiveOptions = {
                 **objective_options(config),
+                "style_weight": config.style_weight * factor,
                 "compute_dtype": resolve_precision(config.precision, self.device),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,

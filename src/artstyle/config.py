@@ -114,6 +114,13 @@ def _number(value: object, option: str, minimum: float = 0.0, strict: bool = Fal
     return number
 
 
+def _fraction(value: object, option: str) -> float:
+    number = _number(value, option)
+    if number > 1:
+        raise ConfigError(f"expected a number from 0 to 1, got {value!r}", option=option)
+    return number
+
+
 def _integer(value: object, option: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         try:
@@ -175,6 +182,13 @@ class Config:
     )
     content_weight: float = _option(1.0, "weight of the content loss", "W")
     style_weight: float = _option(2.0, "weight of the style loss (of each style layer)", "W")
+    strength: float | None = _option(
+        None,
+        "degree of stylisation, 0 (the photo in the painting's colours) to 1, the same on any pair and at any "
+        "size: the style weight is found for each run; it wins over --style-weight, which is then only where "
+        "the search starts",
+        "S",
+    )
     tv_weight: float = _option(
         5.7,
         "weight of the total-variation (smoothness) loss (relative normalisation: divided by the painting's mean "
@@ -268,6 +282,8 @@ class Config:
             set_(self, "style_weights", _blend_weights(self.style_weights))
         for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             set_(self, name, _number(getattr(self, name), name))
+        if self.strength is not None:
+            set_(self, "strength", _fraction(self.strength, "strength"))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
         set_(self, "iterations", _integer(self.iterations, "iterations", 0))

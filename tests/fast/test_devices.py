@@ -146,7 +146,9 @@ def test_the_colour_statistics_follow_their_images(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("options", [{}, {"optimizer": "adam"}, {"style_loss": "meancov"}, {"init": "noise"}])
+@pytest.mark.parametrize(
+    "options", [{}, {"optimizer": "adam"}, {"style_loss": "meancov"}, {"init": "noise"}, {"strength": 0.5}]
+)
 def test_a_whole_run_with_gradients_comes_back_to_the_cpu(
     kind: str, options: dict[str, Any], fake_bundled: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:

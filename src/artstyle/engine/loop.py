@@ -57,7 +57,8 @@ class RunState:
     both are None after the last iteration of a scale, since the next scale starts a
     fresh optimizer. The optimizer's tensors are its own, not copies: save or copy them
     during the checkpoint call. Nothing random happens after the starting image is made,
-    so there is no random state to keep.
+    so there is no random state to keep. With ``strength``, ``style_factor`` is the
+    style weight's multiplier in force (:class:`~artstyle.engine.strength.Calibration`).
     """
 
     step: int
@@ -65,6 +66,7 @@ class RunState:
     image: torch.Tensor
     optimizer: str | None = None
     optimizer_state: dict[str, Any] | None = None
+    style_factor: float | None = None  # the style weight's calibrated factor (``strength``), if any
 
 
 StateCallback = Callable[[RunState], None]

@@ -220,6 +220,12 @@ class Objective(WeightedTerms):
             {name: nn.ModuleList([loss for loss, _ in pairs]) for name, pairs in regions.items()}
         )
         self.region_weights = {name: [w for _, w in pairs] for name, pairs in regions.items()}
+        with torch.no_grad():
+            #: The weighted style loss of the content image itself (in float32): what the
+            #: style share of ``strength`` divides by (:mod:`~artstyle.engine.strength`).
+            self.photo_style = sum(
+                self._style_parts(content_features, content_image).values(), content_image.new_zeros(())
+            )
 
     @staticmethod
     def _mask_at(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
@@ -233,6 +239,10 @@ class Objective(WeightedTerms):
         content = image.new_zeros(())
         for name, weight in self.content_layer_weights.items():
             content = content + weight * self.content_losses[name](features[name])
+        return self.total_of(content, self._style_parts(features, image), self.image_parts(image))
+
+    def _style_parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted style loss of each layer (``style:<layer>``) for the features of ``image``."""
         style_parts: dict[str, torch.Tensor] = {}
         for name, weight in self.style_layer_weights.items():
             losses = cast(nn.ModuleList, self.style_losses[name])
@@ -241,7 +251,7 @@ class Objective(WeightedTerms):
                 if region_weight:
                     layer = layer + region_weight * loss(features[name])
             style_parts[f"style:{name}"] = weight * layer
-        return self.total_of(content, style_parts, self.image_parts(image))
+        return style_parts
 
 
 def style_stats(net: VGG19Features, style: torch.Tensor) -> StyleStats:

@@ -16,6 +16,7 @@ callbacks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -29,7 +30,9 @@ from artstyle.engine.loop import (
     StateCallback,
     optimize,
 )
+from artstyle.engine.objective import Objective
 from artstyle.engine.plan import Stage
+from artstyle.engine.strength import LAST_SEGMENTS, Calibration, segments, style_share
 from artstyle.errors import CheckpointError, DivergedError
 
 
@@ -47,6 +50,7 @@ def optimize_stages(
     resume: RunState | None = None,
     checkpoint: StateCallback | None = None,
     checkpoint_every: int = 0,
+    calibration: Calibration | None = None,
 ) -> torch.Tensor:
     """Optimise coarse to fine: ``init`` is resized to the first stage, each result is
     upsampled to start the next, and ``objective_for(index, stage)`` builds that stage's
@@ -70,11 +74,22 @@ def optimize_stages(
     A state that does not fit the stages raises :class:`~artstyle.errors.CheckpointError`.
     A :class:`~artstyle.errors.DivergedError` in the first iteration of a later scale
     carries the previous scale's result as the last finite image.
+
+    ``calibration`` (``strength``, :mod:`~artstyle.engine.strength`) runs the first
+    and the last scale in parts and moves the style weight's factor after each part but
+    a scale's last;
+    ``objective_for`` reads the factor. Checkpoints then carry it (``style_factor``).
     """
     if not stages:
         raise ValueError("at least one stage is needed")
     total = sum(stage.iterations for stage in stages)
-    first, image, within = _resume_point(stages, resume, init)
+    parts_of = _parts(stages, calibration)
+    first, image, within = _resume_point(stages, resume, init, parts_of)
+    if calibration is not None and resume is not None and resume.style_factor is not None:
+        calibration.factor = resume.style_factor
+    settings = _Settings(
+        objective_for, optimizer, learning_rate, callback, render_for, checkpoint, checkpoint_every, calibration
+    )
     done = sum(stage.iterations for stage in stages[:first])
     for index in range(first, len(stages)):
         stage = stages[index]
@@ -83,26 +98,9 @@ def optimize_stages(
             image = _upsample(image, index, stage, detail_for, guide_for)
         if not stage.iterations:  # nothing to optimise at this scale: upsampled, with detail
             continue
-        objective = objective_for(index, stage)
+        run = _StageRun(stage, index, len(stages), done, total, settings)
         try:
-            image = optimize(
-                objective,
-                image,
-                iterations=stage.iterations,
-                optimizer=optimizer,
-                learning_rate=learning_rate,
-                callback=callback,
-                warmup=index == 0,
-                render=render_for(index, stage) if render_for is not None else None,
-                first_step=done + 1,
-                total_iterations=total,
-                scale=index + 1,
-                scales=len(stages),
-                resume=within,
-                checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every,
-                history_size=stage.history_size,
-            )
+            image = run.optimize(image, parts_of[index], within)
         except DivergedError as exc:
             if exc.image is None and index:  # the previous scale's result is the last finite image
                 show = render_for(index - 1, stages[index - 1]) if render_for is not None else as_rgb
@@ -111,8 +109,104 @@ def optimize_stages(
             raise
         within = None
         done += stage.iterations
-        del objective
     return image
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every scale of :func:`optimize_stages` is run with."""
+
+    objective_for: Callable[[int, Stage], ObjectiveFunction | SelfDifferentiating]
+    optimizer: str
+    learning_rate: float
+    callback: ProgressCallback | None
+    render_for: Callable[[int, Stage], Render] | None
+    checkpoint: StateCallback | None
+    checkpoint_every: int
+    calibration: Calibration | None
+
+
+@dataclass(frozen=True)
+class _StageRun:
+    """One scale of :func:`optimize_stages`: its iterations, in one part or, while the
+    style weight is calibrated, in several (a fresh objective and L-BFGS for each)."""
+
+    stage: Stage
+    index: int
+    scales: int
+    done: int  # the iterations of the scales before it
+    total: int
+    settings: _Settings
+
+    def optimize(self, image: torch.Tensor, parts: Sequence[int], within: RunState | None) -> torch.Tensor:
+        """Run the parts in turn from ``image`` (or, given the state ``within``, from where it
+        was kept); after every part but the last, the calibration observes the picture."""
+        calibration, end = self.settings.calibration, self.done
+        for number, length in enumerate(parts):
+            first, end = end + 1, end + length
+            if within is not None and within.step > end:
+                continue  # finished before the state was kept: the state's factor has its move
+            objective = self.settings.objective_for(self.index, self.stage)
+            if within is None or within.step < end:
+                warmup = self.index == 0 and number == 0
+                image = self._part(objective, image, length, first, warmup=warmup, resume=within)
+            within = None  # (kept at the part's end: its image is the part's result)
+            if calibration is not None and number < len(parts) - 1 and isinstance(objective, Objective):
+                share = style_share(objective, image.detach())
+                calibration.observe(share, last=self.index == self.scales - 1 > 0)
+        return image
+
+    def _part(
+        self,
+        objective: ObjectiveFunction | SelfDifferentiating,
+        image: torch.Tensor,
+        length: int,
+        first: int,
+        *,
+        warmup: bool,
+        resume: RunState | None,
+    ) -> torch.Tensor:
+        settings = self.settings
+        return optimize(
+            objective,
+            image,
+            iterations=length,
+            optimizer=settings.optimizer,
+            learning_rate=settings.learning_rate,
+            callback=settings.callback,
+            warmup=warmup,
+            render=settings.render_for(self.index, self.stage) if settings.render_for is not None else None,
+            first_step=first,
+            total_iterations=self.total,
+            scale=self.index + 1,
+            scales=self.scales,
+            resume=resume,
+            checkpoint=self._checkpoint(),
+            checkpoint_every=settings.checkpoint_every,
+            history_size=self.stage.history_size,
+        )
+
+    def _checkpoint(self) -> StateCallback | None:
+        """The checkpoint callback, with the style weight's factor in force added to each state."""
+        checkpoint, calibration = self.settings.checkpoint, self.settings.calibration
+        if checkpoint is None or calibration is None:
+            return checkpoint
+        return lambda state: checkpoint(replace(state, style_factor=calibration.factor))
+
+
+def _parts(stages: Sequence[Stage], calibration: Calibration | None) -> list[tuple[int, ...]]:
+    """Each scale's iterations in the parts it runs in: while calibrating, the first
+    scale's in :data:`~artstyle.engine.strength.SEGMENTS` and the last's (unless it is
+    tiled) in :data:`~artstyle.engine.strength.LAST_SEGMENTS`; all others in one."""
+    parts: list[tuple[int, ...]] = [(stage.iterations,) for stage in stages]
+    if calibration is None:
+        return parts
+    if stages[0].iterations:
+        parts[0] = segments(stages[0].iterations)
+    last = stages[-1]
+    if len(stages) > 1 and last.iterations and not last.tile_size:
+        parts[-1] = segments(last.iterations, LAST_SEGMENTS)
+    return parts
 
 
 def _upsample(
@@ -134,20 +228,22 @@ def _upsample(
 
 
 def _resume_point(
-    stages: Sequence[Stage], resume: RunState | None, init: torch.Tensor
+    stages: Sequence[Stage], resume: RunState | None, init: torch.Tensor, parts_of: Sequence[Sequence[int]]
 ) -> tuple[int, torch.Tensor, RunState | None]:
     """Where a run starts: the index of its first scale, the image it starts from, and the
     state to continue inside that scale (None: the scale starts afresh)."""
     if resume is None:
         return 0, init, None
-    _check_resume(stages, resume, init)
+    _check_resume(stages, resume, init, parts_of)
     image = resume.image.to(device=init.device, dtype=init.dtype)
     if resume.step == sum(stage.iterations for stage in stages[: resume.scale]):
         return resume.scale, image, None  # that scale is finished: the next one starts from its result
     return resume.scale - 1, image, resume
 
 
-def _check_resume(stages: Sequence[Stage], resume: RunState, init: torch.Tensor) -> None:
+def _check_resume(
+    stages: Sequence[Stage], resume: RunState, init: torch.Tensor, parts_of: Sequence[Sequence[int]]
+) -> None:
     """Refuse a state that is not from a run with these stages (CheckpointError)."""
     total = sum(stage.iterations for stage in stages)
     if not 1 <= resume.scale <= len(stages) or not 1 <= resume.step < total:
@@ -169,5 +265,7 @@ def _check_resume(stages: Sequence[Stage], resume: RunState, init: torch.Tensor)
             f"the checkpoint's image ({shape}) does not fit scale {resume.scale} of this run "
             f"({'x'.join(str(n) for n in expected)})"
         )
-    if resume.step < end and resume.optimizer_state is None:
+    parts = parts_of[resume.scale - 1]
+    part_ends = {end - stage.iterations + sum(parts[: i + 1]) for i in range(len(parts))}
+    if resume.step not in part_ends and resume.optimizer_state is None:
         raise CheckpointError(f"the checkpoint of iteration {resume.step} holds no optimizer state")

@@ -16,6 +16,7 @@ it is read with ``weights_only=True``: plain values and tensors only, never code
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import warnings
@@ -128,6 +129,7 @@ def save_checkpoint(path: StrPath, state: RunState, expected: Mapping[str, Any])
         "image": state.image.detach().cpu(),
         "optimizer": state.optimizer,
         "optimizer_state": state.optimizer_state,
+        "style_factor": state.style_factor,
     }
     try:
         with atomic_path(path) as temp:
@@ -178,7 +180,10 @@ def _state(path: Path, payload: object) -> RunState:
     optimizer, state = payload.get("optimizer"), payload.get("optimizer_state")
     if not (optimizer is None or isinstance(optimizer, str)) or not (state is None or isinstance(state, dict)):
         raise bad("no optimizer state")
-    return RunState(step, scale, image, optimizer, state)
+    factor = payload.get("style_factor")
+    if not (factor is None or (isinstance(factor, float) and math.isfinite(factor) and factor > 0)):
+        raise bad("no usable style weight factor")
+    return RunState(step, scale, image, optimizer, state, factor)
 
 
 class Checkpoints:

@@ -1,0 +1,95 @@
+"""``strength``: a degree of stylisation that means the same on any pair.
+
+The measure is the **style share**: the style loss of the picture divided by the style
+loss of the photo, both at the same scale, with the run's style layers and their
+weights, each layer's squared Gram error relative to the painting's (the objective's
+``relative`` normalisation). 1 is as far from the painting's statistics as the photo
+is; 0 is the painting's statistics matched exactly.
+
+A fixed style weight leaves very different shares on different pairs (Yeh et al. 2018:
+the weight that looks right depends mostly on the painting), so ``strength`` asks for a
+share instead, :func:`target_share`, and the style weight that reaches it is found
+for each run as it goes (:class:`Calibration`): the coarsest scale's iterations run in
+:data:`SEGMENTS` and the output size's in :data:`LAST_SEGMENTS`; after each part but a
+scale's last the share is measured at that scale and the weight moved by
+:meth:`Calibration.observe`, which models the share as a power of the weight
+(:data:`ELASTICITY`, measured on the quality set). L-BFGS starts afresh after each move
+(its curvature pairs were of the old objective). The output size has its own move
+because the share of the same picture differs between sizes, by pair (The Udnie on
+the coffee cup: 0.38 at 128 px, 0.22 at 256). Each move costs one forward pass of its
+scale (:func:`style_share`: the photo's style loss comes with the objective's targets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from artstyle.engine.objective import Objective
+
+#: The style share that strength 1 asks for; strength ``s`` asks for this to the power
+#: ``s`` (strength 0: the photo's own share, 1; every step of 0.25 divides it by the
+#: same factor).
+SHARE_AT_FULL = 0.03
+#: -d log(share) / d log(style weight) near the default weight, measured at 256 px over
+#: the quality set's pairs (benchmarks/strength.py): the power by which the weight moves.
+ELASTICITY = 0.75
+#: The most one move multiplies or divides the weight by.
+LARGEST_MOVE = 4.0
+#: How the coarsest scale's iterations are divided: the share is measured and the
+#: weight moved at the end of each part but the last (fractions of the iterations).
+SEGMENTS = (0.4, 0.3, 0.3)
+#: The same for the output size (the last scale), when the run has more than one.
+LAST_SEGMENTS = (0.4, 0.3, 0.3)
+#: How much the share still falls in the output size's second half at a fixed weight
+#: (measured: 1.08 and 1.10 on two pairs at 256 px; 1.26 and 1.30 after 30%, which is why
+#: the move waits for half): the move there aims at the target times this.
+LAST_DECAY = 1.0
+#: The most a move at the output size multiplies or divides the weight by (the coarsest
+#: scale has set it already; this corrects the difference between the sizes).
+LAST_LARGEST_MOVE = 2.0
+
+
+def target_share(strength: float) -> float:
+    """The style share that ``strength`` (0 to 1) asks for."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    return float(SHARE_AT_FULL**strength)
+
+
+def segments(iterations: int, fractions: tuple[float, ...] = SEGMENTS) -> tuple[int, ...]:
+    """A scale's ``iterations`` in parts (``fractions`` of them), each at least one
+    iteration (fewer parts when there are too few iterations)."""
+    bounds = sorted({round(iterations * sum(fractions[: i + 1])) for i in range(len(fractions))} - {0})
+    bounds[-1] = iterations
+    return tuple(end - start for start, end in zip([0, *bounds[:-1]], bounds, strict=True))
+
+
+def style_share(objective: Objective, image: torch.Tensor) -> float:
+    """The style share of ``image`` under ``objective`` (its scale, layers and weights):
+    the style part at the image over the style part at the objective's content image."""
+    with torch.no_grad():
+        style = objective(image)[1]["style"]
+    return float(style / objective.photo_style.clamp_min(1e-30))
+
+
+@dataclass
+class Calibration:
+    """The style weight's multiplier of one run, moved towards ``target`` (a style share).
+
+    ``factor`` multiplies the configured style weight wherever an objective is built.
+    """
+
+    target: float
+    factor: float = 1.0
+
+    def observe(self, share: float, *, last: bool = False) -> None:
+        """Move the factor to where the power model puts the target, given the share
+        measured now. At the output size (``last``) the share is expected to fall by
+        :data:`LAST_DECAY` still, and the move is smaller."""
+        if math.isfinite(share) and share > 0:
+            target, largest = (self.target * LAST_DECAY, LAST_LARGEST_MOVE) if last else (self.target, LARGEST_MOVE)
+            move = (share / target) ** (1.0 / ELASTICITY)
+            self.factor *= min(max(move, 1.0 / largest), largest)
