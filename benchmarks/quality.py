@@ -157,6 +157,11 @@ OWN = (
     # other paintings
     ("chelsea.png", "the_scream.jpg"),
     ("astronaut.png", "starry_night.jpg"),
+    # added unseen before the strength's default was chosen (issue 30): photos and paintings
+    # not paired before
+    ("coffee.png", "shipwreck.jpg"),
+    ("rocket.jpg", "great_wave.jpg"),
+    ("astronaut.png", "udnie.jpg"),
 )
 
 

@@ -3,7 +3,8 @@
 Each test runs a short transfer at 96-128 px and checks what the control promises:
 luminance-only transfer keeps the photo's chroma, histogram matching gives the
 painting the photo's colour statistics, each masked region moves toward its own
-style, the mean-and-covariance loss falls, and the coarse-to-fine run works.
+style, the mean-and-covariance loss falls, the coarse-to-fine run works, and a higher
+``strength`` leaves less of the style error, the same on two pairs.
 """
 
 from __future__ import annotations
@@ -89,3 +90,36 @@ def test_the_meancov_loss_falls_and_the_pyramid_runs(stylizer: Stylizer) -> None
     assert all(np.isfinite(p.losses["total"]) for p in seen)
     assert last < 0.7 * first, (first, last)
     assert torch.isfinite(seen[-1].image).all()
+
+
+STRENGTH_RUN = {"size": 128, "min_size": 64, "coarse_iterations": 30, "iterations": 20, "seed": 0}
+
+
+def _share(stylizer: Stylizer, content: Path, style: Path, strength: float | None) -> float:
+    plan = stylizer.prepare(content, style, strength=strength, **STRENGTH_RUN)
+    result = stylizer.run(plan)
+    assert result.tensor is not None
+    return stylizer.style_share(plan, result.tensor)
+
+
+def _spread(shares: list[float]) -> float:
+    """The largest distance of a share from their geometric mean, as a fraction of it."""
+    mean = float(np.exp(np.mean(np.log(shares))))
+    return max(abs(share / mean - 1) for share in shares)
+
+
+def test_a_higher_strength_leaves_less_of_the_style_error(stylizer: Stylizer) -> None:
+    shares = [_share(stylizer, CONTENT, SCREAM, strength) for strength in (0.25, 0.5, 0.75)]
+    assert shares[0] > shares[1] > shares[2]
+
+
+def test_the_same_strength_gives_the_same_share_on_two_pairs(stylizer: Stylizer) -> None:
+    """Within the band the strength benchmark states (15% of the mean) on two pairs that
+    the fixed style weight leaves far apart."""
+    pairs = [
+        (EXAMPLES / "content" / "astronaut.png", EXAMPLES / "styles" / "udnie.jpg"),
+        (EXAMPLES / "content" / "rocket.jpg", EXAMPLES / "styles" / "shipwreck.jpg"),
+    ]
+    fixed = [_share(stylizer, content, style, None) for content, style in pairs]
+    calibrated = [_share(stylizer, content, style, 0.5) for content, style in pairs]
+    assert _spread(calibrated) <= 0.15 < _spread(fixed)
