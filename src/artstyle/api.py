@@ -397,13 +397,22 @@ class Stylizer:
         """What :func:`~artstyle.engine.pyramid.optimize_stages` calls to build each scale's
         objective (with the style weight times the calibration's factor, if any)."""
         config = plan.config
+        latest: dict[int, Objective | TiledObjective] = {}  # the scale's objective, for its next part
 
         def objective_for(index: int, stage: Stage) -> ObjectiveFunction | SelfDifferentiating:
+            weight = config.style_weight * (calibration.factor if calibration is not None else 1.0)
+            if index in latest:  # a later part of the scale (strength): the same targets, the weight moved
+                latest[index].reweight_style(weight)
+                return latest[index]
+            latest.clear()
+            latest[index] = _objective(index, stage, weight)
+            return latest[index]
+
+        def _objective(index: int, stage: Stage, weight: float) -> Objective | TiledObjective:
             scale = plan.scales[index]
-            factor = calibration.factor if calibration is not None else 1.0
             options: ObjectiveOptions = {
                 **objective_options(config),
-                "style_weight": config.style_weight * factor,
+                "style_weight": weight,
                 "compute_dtype": resolve_precision(config.precision, self.device),
                 "style_masks": scale.style_masks,
                 "content_mask": scale.content_mask,

@@ -104,7 +104,9 @@ class WeightedTerms(nn.Module):
         super().__init__()
         self.net = net
         self.content_layer_weights = {name: options["content_weight"] * w for name, w in options["content_layers"]}
-        self.style_layer_weights = {name: options["style_weight"] * w for name, w in options["style_layers"]}
+        self.style_layer_units = dict(options["style_layers"])  # each style layer's own weight
+        self.style_layer_weights: dict[str, float] = {}
+        self.reweight_style(options["style_weight"])
         self.style_loss = options.get("style_loss", "gram")
         self.normalization = options.get("normalization", "absolute")
         if self.normalization not in NORMALIZATIONS:
@@ -118,6 +120,12 @@ class WeightedTerms(nn.Module):
         if self.normalization == "relative":
             self.tv_weight /= tv_scale(style_images, self.blend)
         self.image_terms = image_terms(self.tv_weight, options.get("extra_terms", ()))
+
+    def reweight_style(self, style_weight: float) -> None:
+        """Set the style weight: each style layer's weight becomes ``style_weight`` times its
+        own (as when built with it; ``strength`` moves it between the parts of a scale)."""
+        self.style_weight = style_weight
+        self.style_layer_weights = {name: style_weight * w for name, w in self.style_layer_units.items()}
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The network's features of the optimised image, float32. With ``compute_dtype``
@@ -221,11 +229,9 @@ class Objective(WeightedTerms):
         )
         self.region_weights = {name: [w for _, w in pairs] for name, pairs in regions.items()}
         with torch.no_grad():
-            #: The weighted style loss of the content image itself (in float32): what the
-            #: style share of ``strength`` divides by (:mod:`~artstyle.engine.strength`).
-            self.photo_style = sum(
-                self._style_parts(content_features, content_image).values(), content_image.new_zeros(())
-            )
+            #: The style loss of the content image itself (float32, each layer at its own
+            #: weight, without the style weight): what ``strength``'s share divides by.
+            self.photo_style = self._style_sum(content_features, content_image)
 
     @staticmethod
     def _mask_at(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
@@ -241,10 +247,23 @@ class Objective(WeightedTerms):
             content = content + weight * self.content_losses[name](features[name])
         return self.total_of(content, self._style_parts(features, image), self.image_parts(image))
 
-    def _style_parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The weighted style loss of each layer (``style:<layer>``) for the features of ``image``."""
+    def style_of(self, image: torch.Tensor) -> torch.Tensor:
+        """The style loss of ``image`` as :attr:`photo_style` is of the photo (no gradient)."""
+        with torch.no_grad():
+            return self._style_sum(self.features(image), image)
+
+    def _style_sum(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        """The style loss of these features, each layer at its own weight (no style weight)."""
+        parts = self._style_parts(features, image, self.style_layer_units)
+        return sum(parts.values(), image.new_zeros(()))
+
+    def _style_parts(
+        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, weights: Mapping[str, float] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The weighted style loss of each layer (``style:<layer>``) for the features of
+        ``image``, by ``weights`` (default: the layer weights times the style weight)."""
         style_parts: dict[str, torch.Tensor] = {}
-        for name, weight in self.style_layer_weights.items():
+        for name, weight in (self.style_layer_weights if weights is None else weights).items():
             losses = cast(nn.ModuleList, self.style_losses[name])
             layer = image.new_zeros(())
             for loss, region_weight in zip(losses, self.region_weights[name], strict=True):

@@ -68,11 +68,9 @@ def segments(iterations: int, fractions: tuple[float, ...] = SEGMENTS) -> tuple[
 
 
 def style_share(objective: Objective, image: torch.Tensor) -> float:
-    """The style share of ``image`` under ``objective`` (its scale, layers and weights):
-    the style part at the image over the style part at the objective's content image."""
-    with torch.no_grad():
-        style = objective(image)[1]["style"]
-    return float(style / objective.photo_style.clamp_min(1e-30))
+    """The style share of ``image`` under ``objective`` (its scale, layers and their
+    weights; the style weight cancels): its style loss over the objective's content image's."""
+    return float(objective.style_of(image) / objective.photo_style.clamp_min(1e-30))
 
 
 @dataclass
