@@ -6,6 +6,7 @@ one (``fake_bundled``), so a whole video job takes seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -42,7 +43,7 @@ from artstyle.runs import WRITTEN
 from artstyle.video import flow as flow_module
 from artstyle.video.flow import certainty, grey, optical_flow, warp, warping_error
 from artstyle.video.job import VideoJob
-from artstyle.video.run import VideoReporter, run_video
+from artstyle.video.run import FrameChain, VideoReporter, run_video
 from artstyle.video.work import work_path
 
 CaptureFixture = pytest.CaptureFixture[str]
@@ -364,6 +365,39 @@ def test_an_interrupted_job_keeps_its_frames_and_resume_finishes_it(
     assert finished.ok and sorted(recorder.fresh) == [3, 4, 5, 6, 7]  # frames 1-3 not redone
     assert video_stats(output)[0] == 8 and not work.exists()
     assert all(kept[name] for name in kept)
+
+
+@pytest.mark.usefixtures("fake_bundled")
+def test_with_strength_the_tied_frames_keep_the_weight_the_first_found_also_when_resumed(
+    tmp_path: Path, clip: Path, style: Path
+) -> None:
+    """A weight found anew for every frame would flicker: the first frame finds it, the
+    frames tied to it keep it, and a resumed job takes it from the first frame's file."""
+    output = tmp_path / "out.mp4"
+    plain = job(clip, style, output)
+    strong = dataclasses.replace(plain, config=plain.config.replace(strength=0.8))
+    assert run_video(strong, Recorder(stop_in=3)).kind == "interrupted"
+    work = work_path(str(output))
+    first = read_metadata(work / frame_name(0)) or {}
+    found = first["found"]["style_weight"]
+    assert first["parameters"]["strength"] == 0.8 and found != 2.0
+    for index in (1, 2):
+        parameters = (read_metadata(work / frame_name(index)) or {})["parameters"]
+        assert parameters["strength"] is None and parameters["style_weight"] == found
+
+    weights: list[float] = []
+    real = FrameChain.stylize
+
+    def stylize(chain: FrameChain, frame: object, path: Path) -> torch.Tensor:
+        result = real(chain, frame, path)  # type: ignore[arg-type]
+        weights.append((read_metadata(path) or {})["parameters"]["style_weight"])
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FrameChain, "stylize", stylize)
+        resumed = dataclasses.replace(strong, resume=True)
+        assert run_video(resumed, Recorder()).ok
+    assert weights == [found] * 5  # frames 3-7
 
 
 @pytest.mark.usefixtures("fake_bundled")

@@ -38,6 +38,7 @@ from artstyle.engine import Progress, Term
 from artstyle.errors import ArtstyleError, ConfigError, VideoReadError
 from artstyle.files.convert import image_to_tensor, resize_long_side
 from artstyle.files.digest import sha256_file
+from artstyle.files.metadata import read_metadata
 from artstyle.files.video import (
     Encoding,
     VideoFrame,
@@ -241,6 +242,7 @@ class InProcess:
             if frame.index < excerpt.done:  # finished in an earlier run (resumed)
                 last = frame.index == excerpt.done - 1
                 chain.follow(frame, torch.from_numpy(work.read(frame.index)).permute(2, 0, 1)[None] if last else None)
+                chain.recall(work.frame(frame.index))
                 continue
             chain.stylize(frame, work.frame(frame.index))
             excerpt.done = frame.index + 1
@@ -260,7 +262,9 @@ class _Previous:
 class FrameChain:
     """Consecutive frames of one clip, each stylized by one job of the run frame and tied
     to the one before (see the module). The first, and the first after a scene cut, get
-    a whole run of their own; ``cuts`` gets the scene cuts' frame numbers."""
+    a whole run of their own; ``cuts`` gets the scene cuts' frame numbers. With
+    ``strength``, those whole runs find the style weight and the tied frames keep the
+    latest one found (``style_weight``): a weight found anew for each frame would flicker."""
 
     job: VideoJob
     styles: list[InputImage]
@@ -269,9 +273,18 @@ class FrameChain:
     signals: Signals
     cuts: list[int] = field(default_factory=list)
     previous: _Previous | None = None
+    style_weight: float | None = None
 
     def __post_init__(self) -> None:
         self.palette = [image_to_tensor(resize_long_side(style.image, 256)) for style in self.styles]
+
+    def recall(self, path: Path) -> None:
+        """Take the style weight that a finished frame (resuming) found with ``strength``, if it did."""
+        if self.job.config.strength is None:
+            return
+        found = (read_metadata(path) or {}).get("found")
+        if isinstance(found, dict) and isinstance(found.get("style_weight"), float):
+            self.style_weight = found["style_weight"]
 
     def follow(self, frame: VideoFrame, output: torch.Tensor | None) -> None:
         """``frame`` was stylized earlier into ``output`` (needed for the next frame only)."""
@@ -285,6 +298,8 @@ class FrameChain:
         config = self.job.config
         if tie is not None:
             config = config.replace(pyramid=False, iterations=self.job.frame_iterations)
+            if config.strength is not None and self.style_weight is not None:
+                config = config.replace(strength=None, style_weight=self.style_weight)
         self.reporter.frame_started(frame.index, None if tie is not None else self._fresh(frame.index))
         job = Job(
             content=_frame_input(self.job.input, frame),
@@ -299,6 +314,8 @@ class FrameChain:
         outcome = execute(job, _FrameReporter(self.reporter), stylizer=self.stylizer, signals=self.signals)
         if not outcome.ok or outcome.result is None or outcome.result.tensor is None:
             raise FrameFailed(outcome.kind, outcome.error, frame.index)
+        if tie is None:
+            self.style_weight = outcome.result.style_weight
         self.follow(frame, outcome.result.tensor)
         return outcome.result.tensor
 
