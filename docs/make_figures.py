@@ -6,8 +6,9 @@
 * demo.jpg: content | style | result, with the same settings as ``make demo``;
 * gallery.jpg: six pairs of the example photos and paintings, photo | painting | artstyle,
   at 384 px with the default options (about 5 minutes on 2 CPU cores);
-* strength.jpg, stroke_size.jpg, smoothness.jpg: one option at three values (--style-weight,
-  --style-scale, --tv-weight), everything else at its default;
+* strength.jpg: --strength 0.25, 0.5, 0.75 and 1 on two pairs;
+* stroke_size.jpg, smoothness.jpg: one option at three values (--style-scale, --tv-weight),
+  everything else at its default;
 * presets.jpg: --preset draft, default and fine at 384 px, each with the time it took;
 * color.jpg: colour preservation: none, luminance, histogram;
 * masks.jpg: two styles, one per half of the picture, with feathered masks;
@@ -115,8 +116,24 @@ def sweep(name: str, photo: str, painting: str, size: int, option: str, values: 
     save(strip([content, resize_long_side(style, 512), *results], ["content", "style", *titles], height=200), name)
 
 
+#: The strength figure's pairs (example photo, example painting): a soft photo with a
+#: bold painting and a sharp one with a fine-grained painting.
+STRENGTH_PAIRS = (("chelsea.png", "the_scream.jpg"), ("rocket.jpg", "great_wave.jpg"))
+
+
 def strength() -> None:
-    sweep("strength.jpg", "chelsea.png", "the_scream.jpg", 256, "style_weight", [0.5, 2.0, 8.0])
+    """--strength 0.25, 0.5, 0.75 and 1 on two pairs: a row each."""
+    rows = []
+    for photo, painting in STRENGTH_PAIRS:
+        content, style = read_image(ROOT / "examples" / "content" / photo), read_image(STYLES / painting)
+        results = [stylize(content, style, size=256, seed=1, strength=value) for value in (0.25, 0.5, 0.75, 1.0)]
+        titles = ["content", "style", *(f"--strength {value}" for value in (0.25, 0.5, 0.75, 1))]
+        rows.append(strip([content, resize_long_side(style, 512), *results], titles, height=160))
+    gap = 6
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + gap), "white")
+    for index, row in enumerate(rows):
+        sheet.paste(row, (0, index * (rows[0].height + gap)))
+    save(sheet, "strength.jpg")
 
 
 def stroke_size() -> None:

@@ -114,6 +114,13 @@ def _number(value: object, option: str, minimum: float = 0.0, strict: bool = Fal
     return number
 
 
+def _strength(value: object) -> float | None:
+    """A strength from 0 to 1, or None for ``off`` (or ``none``, or None): the fixed style weight."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    return _fraction(value, "strength")
+
+
 def _fraction(value: object, option: str) -> float:
     number = _number(value, option)
     if number > 1:
@@ -186,8 +193,8 @@ class Config:
         None,
         "degree of stylisation, 0 (the photo in the painting's colours) to 1, the same on any pair and at any "
         "size: the style weight is found for each run; it wins over --style-weight, which is then only where "
-        "the search starts",
-        "S",
+        "the search starts (default: off, the fixed --style-weight)",
+        "S|off",
     )
     tv_weight: float = _option(
         5.7,
@@ -282,8 +289,7 @@ class Config:
             set_(self, "style_weights", _blend_weights(self.style_weights))
         for name in ("content_weight", "style_weight", "tv_weight", "palette_weight"):
             set_(self, name, _number(getattr(self, name), name))
-        if self.strength is not None:
-            set_(self, "strength", _fraction(self.strength, "strength"))
+        set_(self, "strength", _strength(self.strength))
         set_(self, "content_layers", parse_layers(self.content_layers, "content_layers"))
         set_(self, "style_layers", parse_layers(self.style_layers, "style_layers"))
         set_(self, "iterations", _integer(self.iterations, "iterations", 0))

@@ -78,6 +78,13 @@ def test_the_calibration_finds_the_weight_of_a_power_law_pair(elasticity: float)
     assert share_at(calibration.factor) == pytest.approx(0.03, rel=0.1)
 
 
+def test_a_move_early_in_a_scale_expects_the_share_to_fall_further() -> None:
+    early, late = Calibration(0.1), Calibration(0.1)
+    early.observe(0.1, left=0.6)
+    late.observe(0.1, left=0.0)
+    assert late.factor == 1.0 and early.factor < 1.0  # on target now, below it by the scale's end
+
+
 def test_one_move_is_bounded_and_a_bad_measure_moves_nothing() -> None:
     calibration = Calibration(1e-6)
     calibration.observe(1.0)
@@ -125,9 +132,9 @@ def calibrated_run(
     moves: list[float] = []
 
     class Recorded(Calibration):
-        def observe(self, share: float, *, last: bool = False) -> None:
+        def observe(self, share: float, *, left: float = 0.0, last: bool = False) -> None:
             moves.append(share)
-            super().observe(share, last=last)
+            super().observe(share, left=left, last=last)
 
     calibration = Recorded(target)
     objective_for: Callable[[int, Stage], Objective] = lambda index, stage: objective_at(  # noqa: E731

@@ -229,6 +229,15 @@ def test_the_perceptual_controls_pass_through(uploads: Path) -> None:
     assert make_studio(uploads).config({"pyramid": "on"}, styles=1).pyramid is True
 
 
+def test_the_strength_choice_passes_through_and_off_is_the_default(uploads: Path) -> None:
+    studio = make_studio(uploads)
+    assert studio.config({"strength": "0.75"}, styles=1).strength == 0.75
+    assert studio.config({"strength": "off"}, styles=1).strength is None
+    control = next(control for control in CONTROLS if control.name == "strength")
+    assert web.control_default(control, Limits()) is None and "off" in control.choices
+    assert all(choice == "off" or 0 <= float(choice) <= 1 for choice in control.choices)
+
+
 @pytest.mark.parametrize(
     ("values", "styles", "message"),
     [
@@ -237,6 +246,7 @@ def test_the_perceptual_controls_pass_through(uploads: Path) -> None:
         ({"style_weights": "3 1"}, 1, "Style blend: 2 weights for 1 style image"),
         ({"seed": "seven"}, 1, "Seed: expected a whole number, got 'seven'"),
         ({"style_weight": -1}, 1, "Style weight: expected a finite number at least 0"),
+        ({"strength": "1.5"}, 1, "Strength: expected a number from 0 to 1, got '1.5'"),
     ],
 )
 def test_bad_options_are_refused_with_the_pages_labels(

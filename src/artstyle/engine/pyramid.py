@@ -153,7 +153,8 @@ class _StageRun:
             within = None  # (kept at the part's end: its image is the part's result)
             if calibration is not None and number < len(parts) - 1 and isinstance(objective, Objective):
                 share = style_share(objective, image.detach())
-                calibration.observe(share, last=self.index == self.scales - 1 > 0)
+                left = 1.0 - (end - self.done) / self.stage.iterations
+                calibration.observe(share, left=left, last=self.index == self.scales - 1 > 0)
         return image
 
     def _part(

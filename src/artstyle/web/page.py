@@ -93,6 +93,8 @@ def _make_control(gr: Any, control: Control, limits: Limits) -> Any:
     if control.widget == "radio":
         if isinstance(value, bool):  # on/off switches (Config accepts both spellings)
             value = "on" if value else "off"
+        elif value is None:  # an option that is off unless chosen (strength)
+            value = "off"
         return gr.Radio(choices=list(control.choices), value=value, **common)
     if control.widget == "text":
         return gr.Textbox(value="" if value is None else str(value), placeholder=control.placeholder, **common)

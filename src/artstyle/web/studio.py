@@ -170,7 +170,14 @@ CONTROLS: tuple[Control, ...] = (
     Control("style_scale", "Style scale", "slider", "size of the brush strokes", 0.25, 2.0, 0.05),
     # A text box: Gradio's number box sends 0 when left empty, and empty must mean "a fresh seed".
     Control("seed", "Seed", "text", "blank: a fresh one, recorded in the download", placeholder="random"),
-    Control("style_weight", "Style weight", "number", "more: more painting", 0),
+    Control(
+        "strength",
+        "Strength",
+        "radio",
+        "the same degree of painting on any pair (the style weight is found); off: the style weight below",
+        choices=("off", "0.25", "0.5", "0.75", "1"),
+    ),
+    Control("style_weight", "Style weight", "number", "more: more painting (with strength off)", 0),
     Control("content_weight", "Content weight", "number", "more: more photo", 0),
     Control("tv_weight", "Smoothness weight", "number", "total-variation loss; more: smoother", 0),
     Control("style_weights", "Style blend", "text", "one weight per style image", placeholder="equal, or e.g. 3 1"),
