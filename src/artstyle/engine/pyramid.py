@@ -77,8 +77,8 @@ def optimize_stages(
 
     ``calibration`` (``strength``, :mod:`~artstyle.engine.strength`) runs the first
     and the last scale in parts and moves the style weight's factor after each part but
-    a scale's last;
-    ``objective_for`` reads the factor. Checkpoints then carry it (``style_factor``).
+    a scale's last; ``objective_for`` reads the factor. Checkpoints then carry it
+    (``style_factor``).
     """
     if not stages:
         raise ValueError("at least one stage is needed")
@@ -129,7 +129,8 @@ class _Settings:
 @dataclass(frozen=True)
 class _StageRun:
     """One scale of :func:`optimize_stages`: its iterations, in one part or, while the
-    style weight is calibrated, in several (a fresh objective and L-BFGS for each)."""
+    style weight is calibrated, in several (``objective_for`` asked again for each, with
+    the weight moved, and L-BFGS started afresh)."""
 
     stage: Stage
     index: int
