@@ -22,9 +22,8 @@ from artstyle.cli.flags import (
     add_ray_options,
     cpus_per_job,
     given_config,
-    parse,
+    parse_checked,
     speaks_flags,
-    usage_error,
 )
 from artstyle.config import Config
 from artstyle.errors import ConfigError
@@ -59,13 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle batch ...``; returns the exit code."""
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        config = checked_config(args)
-    except ConfigError as exc:
-        return usage_error(exc)
+    parsed = parse_checked(build_parser(), argv, checked_config)
+    if isinstance(parsed, int):
+        return parsed
+    args, config = parsed
     from artstyle.cli.batch_run import make_batch  # PyTorch from here on
 
     return make_batch(args, config)

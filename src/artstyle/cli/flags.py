@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+Checked = TypeVar("Checked")
 
 
 def speaks_flags(command: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -63,6 +64,21 @@ def usage_error(exc: ConfigError) -> int:
     """A bad option found before the job (and PyTorch) starts: its one line, and the exit code."""
     print(f"artstyle: error: {exc}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def parse_checked(
+    parser: argparse.ArgumentParser, argv: Sequence[str], check: Callable[[argparse.Namespace], Checked]
+) -> tuple[argparse.Namespace, Checked] | int:
+    """The arguments ``argv`` and what ``check`` makes of them (the job's options, checked
+    before PyTorch is imported); or the exit code of ``--help``, ``--version`` or a usage
+    error (:func:`parse`, :func:`usage_error`), already printed."""
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        return args, check(args)
+    except ConfigError as exc:
+        return usage_error(exc)
 
 
 def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

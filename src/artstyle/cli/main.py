@@ -20,9 +20,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from artstyle.cli.flags import build_parser, config_from_args, job_from_args, parse, speaks_flags, usage_error
+from artstyle.cli.flags import build_parser, config_from_args, job_from_args, parse_checked, speaks_flags
 from artstyle.config import Config, check_style_inputs
-from artstyle.errors import ConfigError
 from artstyle.files.options import OUTPUT_FORMATS, check_bit_depth, check_jpeg_quality, check_max_pixels
 
 
@@ -46,13 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from artstyle.cli.serve import serve_main
 
         return serve_main(arguments[1:])
-    args = parse(build_parser(), arguments)
-    if isinstance(args, int):
-        return args
-    try:
-        config = checked_config(args)
-    except ConfigError as exc:
-        return usage_error(exc)
+    parsed = parse_checked(build_parser(), arguments, checked_config)
+    if isinstance(parsed, int):
+        return parsed
+    args, config = parsed
     from artstyle.cli.report import guarded, run_job  # PyTorch from here on
 
     return guarded(lambda signals: run_job(job_from_args(args, config), signals, args.quiet), args.max_pixels)

@@ -17,8 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options, parse, speaks_flags, usage_error
-from artstyle.errors import ConfigError
+from artstyle.cli.flags import EXIT_FAILED, EXIT_OK, Parser, add_output_options, parse_checked, speaks_flags
 from artstyle.files.options import check_max_pixels
 
 if TYPE_CHECKING:
@@ -54,13 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle reproduce ...``; returns the exit code."""
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        check_max_pixels(args.max_pixels)
-    except ConfigError as exc:
-        return usage_error(exc)
+    parsed = parse_checked(build_parser(), argv, lambda given: check_max_pixels(given.max_pixels))
+    if isinstance(parsed, int):
+        return parsed
+    args, _ = parsed
     from artstyle.cli.report import guarded  # PyTorch from here on
 
     return guarded(lambda signals: _reproduce(args, signals), args.max_pixels)

@@ -21,9 +21,8 @@ from artstyle.cli.flags import (
     add_ray_options,
     cpus_per_job,
     given_config,
-    parse,
+    parse_checked,
     speaks_flags,
-    usage_error,
 )
 from artstyle.config import check_style_inputs
 from artstyle.errors import ConfigError
@@ -101,18 +100,19 @@ def _add_cluster_options(cluster: argparse._ArgumentGroup) -> None:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle video ...``; returns the exit code."""
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        check_max_pixels(args.max_pixels)
-        job = job_from_args(args)
-        chunking = chunking_from_args(args)
-    except ConfigError as exc:
-        return usage_error(exc)
+    parsed = parse_checked(build_parser(), argv, _checked)
+    if isinstance(parsed, int):
+        return parsed
+    args, (job, chunking) = parsed
     from artstyle.cli.video_run import stylize_video  # PyTorch from here on
 
     return stylize_video(job, chunking, args)
+
+
+def _checked(args: argparse.Namespace) -> tuple[VideoJob, tuple[int, int] | None]:
+    """The video job and its chunking, checked (ConfigError) before PyTorch is imported."""
+    check_max_pixels(args.max_pixels)
+    return job_from_args(args), chunking_from_args(args)
 
 
 def chunking_from_args(args: argparse.Namespace) -> tuple[int, int] | None:
