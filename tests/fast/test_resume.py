@@ -50,21 +50,31 @@ def pair(channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     return content, style
 
 
-def objectives(net: VGG19Features, content: torch.Tensor, style: torch.Tensor) -> Callable[[int, Stage], Objective]:
-    def objective_for(index: int, stage: Stage) -> Objective:
-        scaled = torch.nn.functional.interpolate(content, size=(stage.height, stage.width), mode="area")
-        return Objective(
-            net,
-            scaled,
-            [style],
-            content_layers=(("relu2_2", 1.0),),
-            style_layers=(("relu1_1", 1.0), ("relu2_1", 1.0)),
-            content_weight=5.0,
-            style_weight=100.0,
-            tv_weight=1.0,
-        )
+def objective_at(
+    net: VGG19Features,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    stage: Stage,
+    style_weight: float = 100.0,
+    **options: Any,
+) -> Objective:
+    """The engine tests' objective at ``stage``'s size (the content resized to it)."""
+    scaled = torch.nn.functional.interpolate(content, size=(stage.height, stage.width), mode="area")
+    return Objective(
+        net,
+        scaled,
+        [style],
+        content_layers=(("relu2_2", 1.0),),
+        style_layers=(("relu1_1", 1.0), ("relu2_1", 1.0)),
+        content_weight=5.0,
+        style_weight=style_weight,
+        tv_weight=1.0,
+        **options,
+    )
 
-    return objective_for
+
+def objectives(net: VGG19Features, content: torch.Tensor, style: torch.Tensor) -> Callable[[int, Stage], Objective]:
+    return lambda index, stage: objective_at(net, content, style, stage)
 
 
 def saved(state: RunState) -> bytes:

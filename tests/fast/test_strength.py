@@ -22,6 +22,8 @@ import torch
 from _support import FakeBundled, random_rgb, smooth_rgb
 from hypothesis import given
 from hypothesis import strategies as st
+from test_resume import objective_at as resume_objective
+from test_resume import pair
 
 from artstyle import Stylizer, cli
 from artstyle.api import make_config
@@ -102,26 +104,11 @@ def test_one_move_is_bounded_and_a_bad_measure_moves_nothing() -> None:
 # --------------------------------------------------------------------------- #
 
 
-def pair() -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(5)
-    return torch.rand(1, 3, 32, 32, generator=generator), torch.rand(1, 3, 32, 32, generator=generator)
-
-
 def objective_at(
     net: VGG19Features, content: torch.Tensor, style: torch.Tensor, stage: Stage, weight: float
 ) -> Objective:
-    scaled = torch.nn.functional.interpolate(content, size=(stage.height, stage.width), mode="area")
-    return Objective(
-        net,
-        scaled,
-        [style],
-        content_layers=(("relu2_2", 1.0),),
-        style_layers=(("relu1_1", 1.0), ("relu2_1", 1.0)),
-        content_weight=5.0,
-        style_weight=weight,
-        tv_weight=1.0,
-        normalization="relative",
-    )
+    """``test_resume``'s objective, with relative normalisation and this style weight."""
+    return resume_objective(net, content, style, stage, weight, normalization="relative")
 
 
 def calibrated_run(
