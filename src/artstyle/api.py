@@ -282,12 +282,16 @@ class Stylizer:
         checkpoint: StateCallback | None = None,
         checkpoint_every: int = 0,
         resume: RunState | None = None,
+        warmup: bool = True,
     ) -> Result:
         """Run a :class:`Plan` (or, as ``run(content, styles, config)``, prepare one first)
         and return a :class:`Result`.
 
         ``init``, a (1, 3, H, W) RGB tensor in [0, 1] of any size, is the starting image
-        instead of the config's ``init`` (resized to the first scale). ``extra_terms`` are
+        instead of the config's ``init`` (resized to the first scale); ``warmup`` false
+        skips the Adam steps that begin L-BFGS at the first scale, for a start that is
+        already stylized (a video's previous frame warped onto this one: from there the
+        warm-up's fixed steps only undo it). ``extra_terms`` are
         named terms added to the objective at every scale and reported in its parts (see
         :class:`~artstyle.engine.objective.Term`). ``progress`` receives a
         :class:`~artstyle.engine.loop.Progress` after every iteration; ``checkpoint``, a
@@ -320,6 +324,7 @@ class Stylizer:
                 checkpoint=checkpoint,
                 checkpoint_every=checkpoint_every,
                 calibration=calibration,
+                warmup=warmup,
             )
         picture = plan.scales[-1].render(image).detach().cpu()
         weight = config.style_weight * (calibration.factor if calibration is not None else 1.0)

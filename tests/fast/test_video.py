@@ -13,6 +13,7 @@ import signal
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -339,6 +340,27 @@ def test_later_frames_carry_the_temporal_term_and_the_first_does_not(tmp_path: P
     independent = Recorder()
     run_video(job(clip, style, tmp_path / "alone.mkv", temporal_weight=0.0), independent)
     assert set(independent.fresh.values()) == {"independent"} and "temporal" not in independent.terms
+
+
+@pytest.mark.usefixtures("fake_bundled")
+def test_only_the_first_frame_begins_with_the_adam_warm_up(
+    tmp_path: Path, clip: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tied frame starts from the previous one warped: L-BFGS from its first iteration."""
+    from artstyle.engine import loop
+
+    recorder, taken = Recorder(), []
+    made = loop.make_optimizer
+
+    def spy(name: str, *args: Any, **kwargs: Any) -> Any:
+        taken.append((recorder.frame, name))
+        return made(name, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "make_optimizer", spy)
+    assert run_video(job(clip, style, tmp_path / "out.mkv"), recorder).kind == WRITTEN
+    assert taken[0] == (0, "adam")
+    assert {name for frame, name in taken if frame > 0} == {"lbfgs"}
+    assert len({frame for frame, _ in taken}) == 8
 
 
 @pytest.mark.usefixtures("fake_bundled")

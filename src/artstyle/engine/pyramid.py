@@ -51,6 +51,7 @@ def optimize_stages(
     checkpoint: StateCallback | None = None,
     checkpoint_every: int = 0,
     calibration: Calibration | None = None,
+    warmup: bool = True,
 ) -> torch.Tensor:
     """Optimise coarse to fine: ``init`` is resized to the first stage, each result is
     upsampled to start the next, and ``objective_for(index, stage)`` builds that stage's
@@ -61,8 +62,9 @@ def optimize_stages(
     (1, 1, H, W) guide at that stage's size along whose edges the picture is upsampled
     to start every later stage that has iterations (:func:`guided_upsample`); without
     it, the upsampling is bicubic.
-    Only the first stage has the Adam warm-up: later ones start from a picture that is
-    already stylized. Progress steps count over all stages. Returns the image at the last
+    Only the first stage has the Adam warm-up (none with ``warmup`` false: a start that is
+    already stylized, such as a video's previous frame warped): later ones start from a
+    picture that is already stylized. Progress steps count over all stages. Returns the image at the last
     stage's size.
 
     Each stage's L-BFGS keeps ``stage.history_size`` steps of history; its tile size
@@ -88,7 +90,7 @@ def optimize_stages(
     if calibration is not None and resume is not None and resume.style_factor is not None:
         calibration.factor = resume.style_factor
     settings = _Settings(
-        objective_for, optimizer, learning_rate, callback, render_for, checkpoint, checkpoint_every, calibration
+        objective_for, optimizer, learning_rate, callback, render_for, checkpoint, checkpoint_every, calibration, warmup
     )
     done = sum(stage.iterations for stage in stages[:first])
     for index in range(first, len(stages)):
@@ -124,6 +126,7 @@ class _Settings:
     checkpoint: StateCallback | None
     checkpoint_every: int
     calibration: Calibration | None
+    warmup: bool  # the first stage's first part begins with the Adam warm-up
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class _StageRun:
                 continue  # finished before the state was kept: the state's factor has its move
             objective = self.settings.objective_for(self.index, self.stage)
             if within is None or within.step < end:
-                warmup = self.index == 0 and number == 0
+                warmup = self.settings.warmup and self.index == 0 and number == 0
                 image = self._part(objective, image, length, first, warmup=warmup, resume=within)
             within = None  # (kept at the part's end: its image is the part's result)
             if calibration is not None and number < len(parts) - 1 and isinstance(objective, Objective):

@@ -256,6 +256,7 @@ class _Frame:
         result = stylizer.run(
             plan,
             init=job.init_tensor,
+            warmup=job.warmup,
             extra_terms=job.extra_terms,
             progress=follower,
             checkpoint=self.checkpoints.save if job.checkpoint_every else None,

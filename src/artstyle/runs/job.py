@@ -73,6 +73,8 @@ class Job:
     #: The starting image, a (1, 3, H, W) tensor in [0, 1], instead of the config's ``init``
     #: (a video's previous frame warped onto this one).
     init_tensor: torch.Tensor | None = None
+    #: Whether L-BFGS begins with the Adam warm-up (not from a start already stylized).
+    warmup: bool = True
     #: Named terms added to the objective (a video's temporal term).
     extra_terms: tuple[Term, ...] = ()
     #: Style targets computed by an earlier run with the same style images (a batch's, or

@@ -4,7 +4,9 @@ Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016). The
 frame (and the first after a scene cut) gets the still image's whole coarse-to-fine
 run. Every later frame starts from the previous stylized frame, kept in float and warped
 onto it by the backward optical flow, and is optimised for ``frame_iterations`` at full
-size with one more named term, ``temporal``: the certainty-weighted squared difference
+size, by L-BFGS from its first iteration (no Adam warm-up: its fixed steps pushed the
+warped start's loss up by a quarter, and 10 of 15 iterations went to climbing back),
+with one more named term, ``temporal``: the certainty-weighted squared difference
 from that warped frame (:func:`~artstyle.losses.temporal_loss`). Where the flow is not
 trusted (disocclusions, motion boundaries, the frame's edge), the start is the current
 photo recoloured to the painting, as a still run starts.
@@ -308,6 +310,7 @@ class FrameChain:
             config=config,
             bit_depth=16,
             init_tensor=tie[0] if tie is not None else None,
+            warmup=tie is None,
             extra_terms=tie[1] if tie is not None else (),
             write_stopped=False,
         )
