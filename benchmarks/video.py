@@ -11,7 +11,10 @@ frame directories under ``benchmarks/out/video/``, and prints for each:
 * the per-frame quality of the fixed evaluation (benchmarks/evaluation.py: relative
   content and style errors, neighbour-difference noise), averaged over the frames, each
   frame scored against its own input frame;
-* seconds per frame.
+* seconds per frame: of the first (a still image's whole run) and the median of the later
+  ones (each tied to the one before), also in passes: the seconds of one plain fp32 VGG19
+  forward and backward pass to relu5_1 at 512x384 (``speed.py``'s unit, measured in the same
+  invocation), so that machines compare.
 
 Clips: ``bunny``, an excerpt of ../shared/video/bigbuckbunny.mp4 (CC BY 3.0, (c) 2008
 Blender Foundation, www.bigbuckbunny.org; its flow and mask are DIS-medium's with the
@@ -26,7 +29,10 @@ a photo with a disc moving over it, rendered here with its exact flow and occlus
 from __future__ import annotations
 
 import argparse
+import datetime
+import platform
 import shutil
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -42,11 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from artstyle import Stylizer
 from artstyle.api import make_config
+from artstyle.choices import PRECISIONS
 from artstyle.files.video import even_size, probe_video, read_frame_png, read_frames
 from artstyle.video.flow import certainty, grey, optical_flow, warp, warping_error
 from artstyle.video.job import FLOWS, FRAME_ITERATIONS, TEMPORAL_WEIGHT, VideoJob
-from artstyle.video.run import run_video
+from artstyle.video.run import VideoReporter, run_video
 from evaluation import Evaluator
+from speed import PASS_SHAPE, pass_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNNY = ROOT.parent / "shared" / "video" / "bigbuckbunny.mp4"
@@ -201,11 +209,47 @@ def quality(frames: list[np.ndarray], clip: Clip, style: Path, long_side: int) -
     )
 
 
-def stylize(clip: Clip, style: Path, weight: float, args: argparse.Namespace, stylizer: Stylizer) -> list[np.ndarray]:
-    out = OUT / f"{clip.name}-{style.stem}-w{weight:g}"
+class _Clock(VideoReporter):
+    """Each frame's wall seconds, from its start to its file."""
+
+    def __init__(self) -> None:
+        self.began: dict[int, float] = {}
+        self.seconds: dict[int, float] = {}
+
+    def frame_started(self, index: int, fresh: str | None) -> None:
+        self.began[index] = time.perf_counter()
+
+    def frame_done(self, index: int) -> None:
+        self.seconds[index] = time.perf_counter() - self.began[index]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of stylizing a clip: the temporal weight and the iterations of a tied frame."""
+
+    weight: float
+    frame_iterations: int
+
+    def describe(self) -> str:
+        if not self.weight:
+            return "each frame on its own (`--temporal-weight 0`)"
+        return f"`--temporal-weight {self.weight:g} --frame-iterations {self.frame_iterations}`"
+
+
+@dataclass(frozen=True)
+class Measured:
+    variant: Variant
+    e_warp: float
+    quality: tuple[float, float, float]
+    first: float  # seconds of the first frame
+    later: float  # median seconds of the frames after the first
+
+
+def stylize(clip: Clip, style: Path, variant: Variant, args: argparse.Namespace, stylizer: Stylizer) -> Measured:
+    out = OUT / f"{clip.name}-{style.stem}-w{variant.weight:g}-i{variant.frame_iterations}"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.with_name(out.name + ".work"), ignore_errors=True)
-    config = make_config(size=args.size, seed=0)
+    config = make_config(size=args.size, seed=0, precision=args.precision)
     job = VideoJob(
         input=str(clip.path),
         styles=[str(style)],
@@ -213,21 +257,49 @@ def stylize(clip: Clip, style: Path, weight: float, args: argparse.Namespace, st
         config=config,
         start=args.start if clip.name == "bunny" else 0.0,
         duration=args.seconds,
-        temporal_weight=weight,
-        frame_iterations=args.frame_iterations,
+        temporal_weight=variant.weight,
+        frame_iterations=variant.frame_iterations,
         flow=args.flow,
     )
-    began = time.perf_counter()
-    outcome = run_video(job, stylizer=stylizer)
+    clock = _Clock()
+    outcome = run_video(job, clock, stylizer=stylizer)
     if not outcome.ok:
-        raise SystemExit(f"{clip.name} w={weight}: {outcome.kind} {outcome.error}")
-    seconds = time.perf_counter() - began
+        raise SystemExit(f"{clip.name} {variant}: {outcome.kind} {outcome.error}")
     frames = [read_frame_png(path) for path in sorted(out.glob("frame_*.png"))]
-    print(f"    ({seconds / len(frames):.2f} s per frame, {len(frames)} frames in {out.relative_to(ROOT)})")
-    return frames
+    later = statistics.median(clock.seconds[i] for i in sorted(clock.seconds)[1:])
+    measured = Measured(variant, e_warp(frames, clip), quality(frames, clip, style, args.size), clock.seconds[0], later)
+    content, style_error, noise = measured.quality
+    print(
+        f"    E_warp {measured.e_warp:.5f}   content {content:.3f}  style {style_error:.3f}  noise {noise:.4f}"
+        f"   first frame {measured.first:.1f} s, later frames {later:.2f} s (median)   ({out.relative_to(ROOT)})",
+        flush=True,
+    )
+    return measured
 
 
-def main(argv: list[str] | None = None) -> int:
+def variants(args: argparse.Namespace) -> list[Variant]:
+    """Every weight with every frame-iterations count (once for weight 0, where there is no tie)."""
+    found = []
+    for weight in args.weights:
+        for count in args.frame_iterations if weight else args.frame_iterations[:1]:
+            found.append(Variant(weight, count))
+    return found
+
+
+def table_rows(name: str, floor: float, rows: list[Measured], baseline: float | None, unit: float) -> list[str]:
+    lines = [f"| {name} | input clip (floor) | {floor:.5f} | | | | | | |"]
+    for row in rows:
+        ratio = f" ({row.e_warp / baseline:.2f}x)" if baseline and row.variant.weight else ""
+        content, style, noise = row.quality
+        later = f"{row.later:.2f}" if row.variant.weight else f"{row.later:.2f} (every frame)"
+        lines.append(
+            f"| | {row.variant.describe()} | {row.e_warp:.5f}{ratio} | {content:.3f} | {style:.3f} | {noise:.4f}"
+            f" | {row.first:.1f} | {later} | {row.later / unit:.1f} |"
+        )
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", nargs="+", default=["synthetic", "bunny"], choices=["synthetic", "bunny"])
     parser.add_argument("--styles", nargs="+", default=["starry"], choices=sorted(STYLES))
@@ -235,12 +307,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--start", type=float, default=0.0, help="start of the bunny excerpt")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, TEMPORAL_WEIGHT])
-    parser.add_argument("--frame-iterations", type=int, default=FRAME_ITERATIONS)
+    parser.add_argument("--frame-iterations", type=int, nargs="+", default=[FRAME_ITERATIONS])
     parser.add_argument("--flow", choices=FLOWS, default="dis-medium")
-    args = parser.parse_args(argv)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--table", type=Path, help="also write the results as a markdown table to this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     stylizer = Stylizer()
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, precision {args.precision}")
+    unit = pass_seconds(3)
+    print(f"one plain fp32 VGG19 pass (forward + backward to relu5_1) at {PASS_SHAPE[1]}x{PASS_SHAPE[0]}: {unit:.3f} s")
+    table = ["| clip | run | E_warp | content | style | noise | first frame, s | later frames, s | later, passes |"]
+    table.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.clips:
         clip = _clip(name, args)
         print(f"{name}: {len(clip.frames)} frames at {clip.frames[0].shape[1]}x{clip.frames[0].shape[0]}")
@@ -249,14 +332,21 @@ def main(argv: list[str] | None = None) -> int:
         floor = e_warp([frame.astype(np.float32) / 255.0 for frame in clip.frames], clip)
         print(f"  input clip itself: E_warp {floor:.5f}")
         for style in args.styles:
-            for weight in args.weights:
-                print(f"  {style}, --temporal-weight {weight:g}:")
-                frames = stylize(clip, STYLES[style], weight, args, stylizer)
-                content, style_error, noise = quality(frames, clip, STYLES[style], args.size)
-                print(
-                    f"    E_warp {e_warp(frames, clip):.5f}   content {content:.3f}  style {style_error:.3f}"
-                    f"  noise {noise:.4f}"
-                )
+            rows = []
+            for variant in variants(args):
+                print(f"  {style}, {variant.describe()}:")
+                rows.append(stylize(clip, STYLES[style], variant, args, stylizer))
+            alone = next((row.e_warp for row in rows if not row.variant.weight), None)
+            title = clip.name if len(args.styles) == 1 else f"{clip.name}, {style}"
+            title += " (exact flow)" if clip.flow_error else " (DIS flow)"
+            table += table_rows(title, floor, rows, alone, unit)
+    if args.table is not None:
+        command = " ".join(["python benchmarks/video.py", *(argv if argv is not None else sys.argv[1:])])
+        note = (
+            f"Made by `{command}` on {datetime.date.today()} ({platform.machine()}, torch {torch.__version__}, "
+            f"precision {args.precision})."
+        )
+        args.table.write_text("\n".join(table) + "\n\n" + note + "\n")
     return 0
 
 
