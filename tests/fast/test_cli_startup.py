@@ -129,6 +129,9 @@ USAGE_ERRORS = [
      "artstyle: error: --bit-depth 16: WEBP holds only 8 bits"),
     ("batch: cpus", ["batch", "c.png", "--styles", "s.png", "-o", "out", "--cpus-per-job", "0"],
      "artstyle: error: --cpus-per-job: expected a whole number of at least 1"),
+    ("batch: ray address", ["batch", "c.png", "--styles", "s.png", "-o", "out", "--ray", "nowhere"],
+     "artstyle: error: --ray: expected HOST:PORT or auto, got 'nowhere'"),
+    ("video: ray address", [*VIDEO, "--ray", "host:port"], "artstyle: error: --ray: expected HOST:PORT or auto"),
     ("reproduce: limit", ["reproduce", "out.png", "--max-pixels", "0"], "artstyle: error: --max-pixels: expected"),
     ("serve: port", ["serve", "--port", "0"], "artstyle serve: error: --port: expected 1 to 65535, got 0"),
 ]  # fmt: skip
@@ -159,6 +162,32 @@ def test_a_serve_usage_error_is_one_line_and_imports_no_pytorch(argv: list[str],
     assert answer.code == code
     assert answer.err.count("\n") == 1 and answer.err.startswith(line), answer.err
     assert heavy(answer) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["batch", "empty", "--styles", "s.png", "-o", "out"], "artstyle: error: --content: no images in 'empty'"),
+        (["batch", "--manifest", "none.jsonl", "-o", "out"], "artstyle: error: --manifest: 'none.jsonl' lists no"),
+        (
+            ["batch", "--manifest", "bad.jsonl", "-o", "out"],
+            "artstyle: error: --manifest: 'bad.jsonl' line 1: not JSON",
+        ),
+    ],
+    ids=["a folder without images", "a manifest without pictures", "a manifest that is not JSON"],
+)
+def test_a_batch_without_pictures_is_one_line_and_imports_no_pytorch(
+    argv: list[str], line: str, tmp_path: Path
+) -> None:
+    """The grid's folders and the manifest are read before PyTorch is imported."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "none.jsonl").write_text("\n")
+    (tmp_path / "bad.jsonl").write_text("{content: c.png}\n")
+    answer = artstyle_command(*argv, cwd=tmp_path)
+    assert answer.code == 2
+    assert answer.err.count("\n") == 1 and answer.err.startswith(line), answer.err
+    assert heavy(answer) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_run_imports_pytorch_after_the_checks(tmp_path: Path) -> None:

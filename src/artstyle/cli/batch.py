@@ -3,11 +3,11 @@
 The pictures come from the grid of CONTENT (files, directories, globs) and ``--styles``,
 and from ``--manifest`` (:mod:`artstyle.batch.jobs`); :func:`artstyle.batch.run.run_batch`
 makes them, in this process or on a Ray cluster (``--ray``, or ``RAY_ADDRESS``). This
-module parses and checks the flags (without importing PyTorch: a bad option is answered
-at once); :mod:`~artstyle.cli.batch_run` reads the grid and the manifest, shows a
-progress bar over the pictures and ends with one summary line (and one line per failed
-picture). Exit codes: 0 when every picture is made, 1 when any failed, 2 for a bad
-command line, 130 / 143 when stopped by a signal.
+module parses and checks the flags and reads the grid and the manifest (without
+importing PyTorch: a bad option, a folder without images or a bad manifest is answered at
+once); :mod:`~artstyle.cli.batch_run` shows a progress bar over the pictures and ends with
+one summary line (and one line per failed picture). Exit codes: 0 when every picture is
+made, 1 when any failed, 2 for a bad command line, 130 / 143 when stopped by a signal.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from artstyle.batch.jobs import Batch, Item, expand, grid, read_manifest
 from artstyle.cli.flags import (
     Parser,
     add_config_options,
     add_output_options,
     add_ray_options,
-    cpus_per_job,
+    check_ray_options,
     given_config,
     parse_checked,
     speaks_flags,
@@ -58,13 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
 @speaks_flags
 def main(argv: Sequence[str]) -> int:
     """``artstyle batch ...``; returns the exit code."""
-    parsed = parse_checked(build_parser(), argv, checked_config)
+    parsed = parse_checked(build_parser(), argv, checked_batch)
     if isinstance(parsed, int):
         return parsed
-    args, config = parsed
+    args, batch = parsed
     from artstyle.cli.batch_run import make_batch  # PyTorch from here on
 
-    return make_batch(args, config)
+    return make_batch(args, batch)
+
+
+def checked_batch(args: argparse.Namespace) -> Batch:
+    """The pictures of the grid (CONTENT's files with ``--styles``) and of ``--manifest``,
+    with the checked options; ConfigError for a bad flag, a CONTENT without images or a
+    bad manifest (read here, before PyTorch is imported: the mistake is answered at once)."""
+    config = checked_config(args)
+    items: list[Item] = []
+    if args.content:
+        items += grid(expand(args.content), list(args.styles), args.output, args.format)
+    if args.manifest:
+        items += read_manifest(args.manifest, args.output, args.format)
+    return Batch(items, config, args.bit_depth, args.jpeg_quality, args.force)
 
 
 def checked_config(args: argparse.Namespace) -> Config:
@@ -73,7 +87,7 @@ def checked_config(args: argparse.Namespace) -> Config:
     check_max_pixels(args.max_pixels)
     check_bit_depth(args.bit_depth, OUTPUT_FORMATS["." + args.format])
     check_jpeg_quality(args.jpeg_quality)
-    cpus_per_job(args)
+    check_ray_options(args)
     if (args.content or args.styles) and not (args.content and args.styles):
         raise ConfigError("a grid needs CONTENT images and --styles", option="styles")
     if not (args.content or args.manifest):

@@ -1,5 +1,5 @@
-"""How ``artstyle batch`` runs (:mod:`artstyle.cli.batch`, which checked its flags): the
-pictures of the grid and the manifest, a progress bar over them, and the summary line.
+"""How ``artstyle batch`` runs (:mod:`artstyle.cli.batch`, which checked its flags and read
+the pictures of the grid and the manifest): a progress bar over them, and the summary line.
 
 Imported once the flags are parsed and checked: it imports the run frame, and PyTorch.
 """
@@ -12,33 +12,20 @@ import sys
 
 from tqdm import tqdm
 
-from artstyle.batch.jobs import Batch, Item, expand, grid, read_manifest
+from artstyle.batch.jobs import Batch, Item
 from artstyle.batch.run import SKIPPED, BatchOutcome, BatchReporter, Done, Executor, run_batch
 from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from artstyle.cli.report import guarded, print_warning
-from artstyle.config import Config
 from artstyle.runs import TERMINATED, WRITTEN, Signals
 
 
-def make_batch(args: argparse.Namespace, config: Config) -> int:
-    """Make the pictures of the checked flags ``args`` (their options ``config``),
+def make_batch(args: argparse.Namespace, batch: Batch) -> int:
+    """Make the pictures of ``batch`` (read from the checked flags ``args``),
     :func:`~artstyle.cli.report.guarded`; returns the exit code."""
-    return guarded(lambda signals: _batch(args, config, signals), args.max_pixels)
+    return guarded(lambda signals: _batch(args, batch, signals), args.max_pixels)
 
 
-def batch_from_args(args: argparse.Namespace, config: Config) -> Batch:
-    """The pictures of the grid (CONTENT's files with ``--styles``) and of ``--manifest``;
-    ConfigError for a CONTENT without images or a bad manifest."""
-    items: list[Item] = []
-    if args.content:
-        items += grid(expand(args.content), list(args.styles), args.output, args.format)
-    if args.manifest:
-        items += read_manifest(args.manifest, args.output, args.format)
-    return Batch(items, config, args.bit_depth, args.jpeg_quality, args.force)
-
-
-def _batch(args: argparse.Namespace, config: Config, signals: Signals) -> int:
-    batch = batch_from_args(args, config)
+def _batch(args: argparse.Namespace, batch: Batch, signals: Signals) -> int:
     os.makedirs(args.output, exist_ok=True)
     executor: Executor | None = None
     if args.ray:

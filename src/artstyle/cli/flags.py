@@ -17,6 +17,7 @@ from dataclasses import MISSING, Field, fields
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 from artstyle._version import __version__
+from artstyle.choices import ray_host_port
 from artstyle.config import INIT_MODES, PRESETS, Config, LayerWeights, format_layers, with_preset
 from artstyle.errors import FLAGS, ConfigError, flag, spelled
 from artstyle.files.options import DEFAULT_MAX_PIXELS
@@ -103,11 +104,11 @@ def add_ray_options(group: argparse._ArgumentGroup, what: str) -> None:
     group.add_argument("--cpus-per-job", type=int, metavar="N", help="CPUs of each task (default: all of a node's)")
 
 
-def cpus_per_job(args: argparse.Namespace) -> int | None:
-    """``--cpus-per-job``, checked (ConfigError below 1)."""
+def check_ray_options(args: argparse.Namespace) -> None:
+    """The form of ``--ray``'s address and ``--cpus-per-job`` (at least 1), checked (ConfigError)."""
+    ray_host_port(args.ray)
     if args.cpus_per_job is not None and args.cpus_per_job < 1:
         raise ConfigError(f"expected a whole number of at least 1, got {args.cpus_per_job}", option="cpus_per_job")
-    return cast(int | None, args.cpus_per_job)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from artstyle.cli.flags import (
     add_config_options,
     add_output_options,
     add_ray_options,
-    cpus_per_job,
+    check_ray_options,
     given_config,
     parse_checked,
     speaks_flags,
@@ -118,7 +118,7 @@ def _checked(args: argparse.Namespace) -> tuple[VideoJob, tuple[int, int] | None
 def chunking_from_args(args: argparse.Namespace) -> tuple[int, int] | None:
     """The chunks' frames and overlap of ``--ray`` (the defaults where not given), checked;
     None without ``--ray`` (this process), where the chunking options are a ConfigError."""
-    cpus_per_job(args)
+    check_ray_options(args)
     if not args.ray:
         for option in ("chunk_frames", "overlap", "cpus_per_job"):
             if getattr(args, option) is not None:

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from artstyle.api import Stylizer
+from artstyle.choices import ray_host_port
 from artstyle.config import Config
 from artstyle.errors import ArtstyleError, ConfigError
 from artstyle.runs.execute import stylizer_for
@@ -48,13 +49,11 @@ def connect(address: str | None) -> ModuleType:
 def check_reachable(address: str | None) -> None:
     """A one-line error at once for a HOST:PORT nobody listens on; a usage error for a
     malformed one."""
-    if not address or address == "auto" or "://" in address:
+    host_port = ray_host_port(address)
+    if host_port is None:
         return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"expected HOST:PORT or auto, got {address!r}", option="ray")
     try:
-        socket.create_connection((host, int(port)), timeout=10).close()
+        socket.create_connection(host_port, timeout=10).close()
     except OSError as exc:
         raise ArtstyleError(f"cannot connect to the Ray cluster at {address}: {exc.strerror or exc}") from None
 
