@@ -17,6 +17,7 @@ from typing import Any, cast
 import pytest
 import torch
 from _support import FakeBundled, Poisoned, random_rgb, smooth_rgb
+from test_resume import objective_at
 
 from artstyle import ArtstyleError, DivergedError, api, cli, engine
 from artstyle.engine import Objective, Progress, Stage, optimize, optimize_stages
@@ -38,16 +39,8 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 
 
 def make_objective(net: VGG19Features, content: torch.Tensor, style: torch.Tensor) -> Objective:
-    return Objective(
-        net,
-        content,
-        [style],
-        content_layers=(("relu2_2", 1.0),),
-        style_layers=(("relu1_1", 1.0), ("relu2_1", 1.0)),
-        content_weight=5.0,
-        style_weight=100.0,
-        tv_weight=1.0,
-    )
+    """The engine tests' objective (``test_resume``'s) at the content's own size."""
+    return objective_at(net, content, style, Stage(content.shape[2], content.shape[3], 1))
 
 
 @pytest.fixture
