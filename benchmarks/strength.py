@@ -1,13 +1,14 @@
 """Strength benchmark: does the same ``--strength`` give the same degree on every pair?
 
 The degree is the style share (:mod:`artstyle.engine.strength`): the picture's style loss
-over the photo's, at the output size, with the run's style layers and weights. For every
-pair of the quality set (``quality.PAIRS``; ``--pairs`` picks some) it runs today's
-fixed weights (``--style-weight 2``, no strength) and each ``--strengths`` value, and
-measures the share of each picture. The table gives the shares, and for each column
-their geometric mean and spread: the largest distance of a pair's share from the mean,
-in percent of the mean (the target: within 15% at every strength, against the spread
-of the fixed weights). ``found w`` is the mean style weight the calibration found.
+over its start's (the photo recoloured to the painting's palette), at the output size,
+with the run's style layers and weights. For every pair of the quality set
+(``quality.PAIRS``; ``--pairs`` picks some) it runs today's fixed weights
+(``--style-weight 2``, no strength) and each ``--strengths`` value, and measures the
+share of each picture. The table gives the shares, and for each column their geometric
+mean and spread: the largest distance of a pair's share from the mean, in percent of the
+mean (the target: within 15% at every strength, against the spread of the fixed
+weights). ``found w`` is the mean style weight the calibration found.
 
 Every result is appended to ``--results`` (JSON lines) as it comes and reused by a
 later call with the same size and settings, so a stopped sweep goes on where it was;
@@ -39,6 +40,8 @@ from artstyle.engine.strength import target_share
 from quality import PAIRS, ROOT, Pair, parse_config
 
 FIXED = "fixed"
+#: What the share divides by (rows of an earlier measure, the photo's own loss, are not reused).
+MEASURE = "start"
 BAND = 0.15
 
 
@@ -61,7 +64,7 @@ def run_one(
 
 def sweep(args: argparse.Namespace, options: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """Every (pair, setting) result: read from ``--results`` where there, run otherwise."""
-    key = {"size": args.size, "options": options}
+    key = {"size": args.size, "options": options, "measure": MEASURE}
     found: dict[tuple[str, str], dict[str, Any]] = {}
     if args.results.exists():
         for line in args.results.read_text().splitlines():

@@ -377,7 +377,8 @@ class Stylizer:
 
     def style_share(self, plan: Plan, picture: torch.Tensor, index: int = -1) -> float:
         """The style share of ``picture`` at scale ``index`` of ``plan`` (default: the
-        output size), in float32: its style loss over the photo's, with the plan's style
+        output size), in float32: its style loss over the start's (the photo in the colours
+        the run starts from: recoloured with ``--init recolor``), with the plan's style
         layers and weights (see :mod:`~artstyle.engine.strength`); what ``strength`` sets.
         ``picture`` is (1, 3, H, W) RGB in [0, 1], resized to the scale."""
         config, scale = plan.config, plan.scales[index]
@@ -390,11 +391,14 @@ class Stylizer:
         image = picture.to(scale.content.device, scale.content.dtype)
         if image.shape[1] != scale.content.shape[1]:
             image = luminance(image)
-        return style_share(objective, resize_image(image.clamp(0, 1), scale.stage.height, scale.stage.width))
+        image = resize_image(image.clamp(0, 1), scale.stage.height, scale.stage.width)
+        return style_share(objective, image, _share_start(plan))
 
     def _calibration(self, plan: Plan) -> Calibration | None:
         """The style weight's calibration for ``strength`` (None without it)."""
-        return None if plan.config.strength is None else Calibration(target_share(plan.config.strength))
+        if plan.config.strength is None:
+            return None
+        return Calibration(target_share(plan.config.strength), start=_share_start(plan))
 
     def _objectives(
         self, plan: Plan, net: VGG19Features, extra_terms: tuple[Term, ...], calibration: Calibration | None = None
@@ -443,14 +447,8 @@ class Stylizer:
         shape = first.shape
         if init is not None:
             return _start_from_tensor(init, first)
-        if plan.config.init == "recolor" and shape[1] == 3:
-            styles, masks = plan.scales[-1].styles, plan.scales[0].style_masks
-            palette = plan.config.palette
-            if masks is not None:
-                return recolor_regions(first, styles, normalised_masks(masks), palette)
-            return recolor(first, styles, check_styles(styles, plan.config.style_weights, None), palette)
         if plan.config.init in ("content", "recolor"):
-            return first
+            return _photo_start(plan, 0)
         if plan.config.init == "noise":
             return (0.5 + 0.05 * torch.randn(shape, generator=generator(plan.seed))).to(self.device)
         picture = as_image(plan.config.init, f"{option_name('init')} image")
@@ -470,6 +468,26 @@ def objective_options(config: Config) -> ObjectiveOptions:
         "style_loss": config.style_loss,
         "normalization": config.normalization,
     }
+
+
+def _photo_start(plan: Plan, index: int) -> torch.Tensor:
+    """The content at scale ``index`` as a run from the photo starts: with ``--init recolor``
+    (and colour) its colours mapped to the style images' (blended) mean and covariance as
+    they are at the output size, each region to its own style's with style masks; else
+    the content itself."""
+    content = plan.scales[index].content
+    if plan.config.init != "recolor" or content.shape[1] != 3:
+        return content
+    styles, masks, palette = plan.scales[-1].styles, plan.scales[index].style_masks, plan.config.palette
+    if masks is not None:
+        return recolor_regions(content, styles, normalised_masks(masks), palette)
+    return recolor(content, styles, check_styles(styles, plan.config.style_weights, None), palette)
+
+
+def _share_start(plan: Plan) -> torch.Tensor:
+    """What ``strength``'s share divides by, at the output size: the photo as the run
+    starts from it (recoloured with ``--init recolor``), the photo itself otherwise."""
+    return _photo_start(plan, -1) if plan.config.init == "recolor" else plan.scales[-1].content
 
 
 def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:

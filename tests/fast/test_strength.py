@@ -27,6 +27,7 @@ from test_resume import pair
 
 from artstyle import Stylizer, cli
 from artstyle.api import make_config
+from artstyle.color import recolor
 from artstyle.engine import Objective, Progress, RunState, Stage, optimize_stages
 from artstyle.engine.strength import (
     LARGEST_MOVE,
@@ -238,7 +239,10 @@ def test_the_api_reports_the_weight_found_and_the_share_it_reached(
     assert result.style_weight is not None and result.style_weight != plan.config.style_weight
     assert result.metadata()["found"] == {"style_weight": result.style_weight}
     assert result.tensor is not None and 0 < stylizer.style_share(plan, result.tensor) < math.inf
-    assert stylizer.style_share(plan, plan.scales[-1].content) == pytest.approx(1.0, rel=1e-4)
+    last = plan.scales[-1]
+    start = recolor(last.content, last.styles, [1.0], plan.config.palette)  # the recoloured photo a run starts from
+    assert stylizer.style_share(plan, start) == pytest.approx(1.0, rel=1e-4)
+    assert stylizer.style_share(plan, last.content) > 1.0  # the photo's own colours are further from the painting
 
     fixed = stylizer.run(stylizer.prepare(images["content"], images["style"], make_config(**SMALL)))
     assert fixed.style_weight == 2.0 and "found" not in fixed.metadata()
@@ -257,9 +261,12 @@ def test_the_command_line_records_the_strength_and_the_weight_found(
     assert metadata["parameters"]["strength"] == 0.5 and metadata["found"]["style_weight"] > 0
 
 
-def test_the_share_is_one_at_the_photo_and_zero_at_the_painting(shallow_vgg: VGG19Features) -> None:
+def test_the_share_is_one_at_the_start_and_zero_at_the_painting(shallow_vgg: VGG19Features) -> None:
     content, style = pair()
     objective = objective_at(shallow_vgg, content, style, Stage(32, 32, 1), 3.0)
     assert style_share(objective, content) == pytest.approx(1.0, rel=1e-5)
     assert style_share(objective, style) == pytest.approx(0.0, abs=1e-6)
     assert style_share(objective, 0.5 * content + 0.25) > 0
+    start = 0.8 * content + 0.2 * style  # another start: the share divides by its loss instead
+    assert style_share(objective, start, start) == pytest.approx(1.0, rel=1e-5)
+    assert style_share(objective, content, start) == pytest.approx(1.0 / style_share(objective, start), rel=1e-5)

@@ -32,7 +32,7 @@ from artstyle.engine.loop import (
 )
 from artstyle.engine.objective import Objective
 from artstyle.engine.plan import Stage
-from artstyle.engine.strength import LAST_SEGMENTS, Calibration, segments, style_share
+from artstyle.engine.strength import LAST_SEGMENTS, Calibration, segments
 from artstyle.errors import CheckpointError, DivergedError
 
 
@@ -156,7 +156,7 @@ class _StageRun:
                 image = self._part(objective, image, length, first, warmup=warmup, resume=within)
             within = None  # (kept at the part's end: its image is the part's result)
             if calibration is not None and number < len(parts) - 1 and isinstance(objective, Objective):
-                share = style_share(objective, image.detach())
+                share = calibration.share(objective, image.detach())
                 left = 1.0 - (end - self.done) / self.stage.iterations
                 calibration.observe(share, left=left, last=self.index == self.scales - 1 > 0)
         return image

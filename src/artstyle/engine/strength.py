@@ -1,10 +1,15 @@
 """``strength``: a degree of stylisation that means the same on any pair.
 
 The measure is the **style share**: the style loss of the picture divided by the style
-loss of the photo, both at the same scale, with the run's style layers and their
-weights, each layer's squared Gram error relative to the painting's (the objective's
-``relative`` normalisation). 1 is as far from the painting's statistics as the photo
-is; 0 is the painting's statistics matched exactly.
+loss of the run's **start**, both at the same scale, with the run's style layers and
+their weights, each layer's squared Gram error relative to the painting's (the
+objective's ``relative`` normalisation): the share of the start's style error that is
+left. The start is the photo in the colours the run begins with (the photo recoloured
+to the painting's palette by default; the photo itself with ``--init content`` or for
+luminance-only transfer). 1 is as far from the painting's statistics as the start is; 0
+is the painting's statistics matched exactly. Dividing by the photo's own loss instead
+left pairs whose recolouring alone removes most of the error (the coffee cup with The
+Shipwreck: the recoloured photo's share is 0.15) unable to reach a light strength.
 
 A fixed style weight leaves very different shares on different pairs (Yeh et al. 2018:
 the weight that looks right depends mostly on the painting), so ``strength`` asks for a
@@ -17,22 +22,23 @@ scale's last the share is measured at that scale and the weight moved by
 (its curvature pairs were of the old objective). The output size has its own move
 because the share of the same picture differs between sizes, by pair (The Udnie on
 the coffee cup: 0.38 at 128 px, 0.22 at 256). Each move costs one forward pass of its
-scale (:func:`style_share`: the photo's style loss comes with the objective's targets).
+scale, and each calibrated scale one more, for the start's style loss at that size.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from artstyle.engine.images import resize_image
 from artstyle.engine.objective import Objective
 
 #: The style share that strength 1 asks for; strength ``s`` asks for this to the power
 #: ``s`` (strength 0: the photo's own share, 1; every step of 0.25 divides it by the
 #: same factor).
-SHARE_AT_FULL = 0.03
+SHARE_AT_FULL = 0.08
 #: -d log(share) / d log(style weight) near the default weight, measured at 256 px over
 #: the quality set's pairs (benchmarks/strength.py): the power by which the weight moves.
 ELASTICITY = 0.75
@@ -69,10 +75,18 @@ def segments(iterations: int, fractions: tuple[float, ...] = SEGMENTS) -> tuple[
     return tuple(end - start for start, end in zip([0, *bounds[:-1]], bounds, strict=True))
 
 
-def style_share(objective: Objective, image: torch.Tensor) -> float:
+def style_share(objective: Objective, image: torch.Tensor, start: torch.Tensor | None = None) -> float:
     """The style share of ``image`` under ``objective`` (its scale, layers and their
-    weights; the style weight cancels): its style loss over the objective's content image's."""
-    return float(objective.style_of(image) / objective.photo_style.clamp_min(1e-30))
+    weights; the style weight cancels): its style loss over ``start``'s (resized to the
+    image's size), or, without ``start``, over the objective's content image's."""
+    return float(objective.style_of(image) / start_style(objective, image, start).clamp_min(1e-30))
+
+
+def start_style(objective: Objective, image: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+    """The style loss that :func:`style_share` divides by, at ``image``'s size."""
+    if start is None:
+        return objective.photo_style
+    return objective.style_of(resize_image(start.to(image.device, image.dtype), image.shape[2], image.shape[3]))
 
 
 @dataclass
@@ -80,10 +94,21 @@ class Calibration:
     """The style weight's multiplier of one run, moved towards ``target`` (a style share).
 
     ``factor`` multiplies the configured style weight wherever an objective is built.
+    ``start`` is the run's start at the output size (what the share divides by; None:
+    the objective's content image).
     """
 
     target: float
     factor: float = 1.0
+    start: torch.Tensor | None = None
+    _start_styles: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def share(self, objective: Objective, image: torch.Tensor) -> float:
+        """The style share of ``image`` against this run's start (the start's loss kept per size)."""
+        size = (image.shape[2], image.shape[3])
+        if size not in self._start_styles:
+            self._start_styles[size] = start_style(objective, image, self.start)
+        return float(objective.style_of(image) / self._start_styles[size].clamp_min(1e-30))
 
     def observe(self, share: float, *, left: float = 0.0, last: bool = False) -> None:
         """Move the factor to where the power model puts the target, given the share
