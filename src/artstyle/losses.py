@@ -359,12 +359,51 @@ def palette_quantiles(pixels: torch.Tensor, mass: torch.Tensor, directions: torc
     return ordered.gather(1, index.clamp(max=ordered.shape[1] - 1))
 
 
+#: The bins of each direction's histogram in :func:`palette_loss`.
+PALETTE_BINS = 2048
+
+
 def palette_loss(image: torch.Tensor, target: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     """The sliced squared 2-Wasserstein distance between the pixel colours of a (1, 3, H, W)
     image and a target distribution given by its quantiles along ``directions`` (3, K)
     (``target`` (K, H*W), :func:`palette_quantiles`): the mean over directions and pixels
-    of (sorted projection - target quantile)^2, in [0, 1] units. Differentiable (through
-    the sort)."""
+    of (projection - the target quantile at its rank)^2, in [0, 1] units.
+
+    Each pixel's rank comes from a histogram of its direction's projections
+    (:data:`PALETTE_BINS` bins, linear within a bin) instead of a sort, and the target at
+    a fractional rank is interpolated: the value and gradient of the sorted version to
+    about 1e-4, at under half of its cost (43-65 ms against 150 at 512x384, forward and
+    backward; the sort of 16 x 196k projections was 6% of a 512-px objective). The
+    gradient treats the matched quantiles as fixed, as the sort's does."""
     _check_features(image, "palette_loss")
     projected = directions.T.to(image) @ image[0].reshape(3, -1)  # (K, H*W)
-    return (projected.sort(dim=1).values - target).pow(2).mean()
+    with torch.no_grad():
+        matched = _quantile_at_rank(projected.float(), target)
+    return (projected.float() - matched).pow(2).mean()
+
+
+def _quantile_at_rank(projected: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """For each of the (K, N) ``projected`` values, ``target`` (K, N, ascending) at its rank
+    in its row, the rank read from a histogram of the row."""
+    rows, count = projected.shape
+    low = projected.min(dim=1, keepdim=True).values
+    width = ((projected.max(dim=1, keepdim=True).values - low) / PALETTE_BINS).clamp_min(1e-12)
+    position = (projected - low) / width
+    index = position.floor().clamp_(0, PALETTE_BINS - 1)
+    bins = index.long()
+    flat = bins + torch.arange(rows, device=bins.device).unsqueeze(1) * PALETTE_BINS
+    # a one-dimensional scatter_add_, not bincount: of a fixed size, and deterministic on CUDA
+    counts = projected.new_zeros(rows * PALETTE_BINS)
+    counts = counts.scatter_add_(0, flat.reshape(-1), torch.ones_like(projected).reshape(-1))
+    counts = counts.reshape(rows, PALETTE_BINS)
+    below = counts.cumsum(dim=1) - counts
+    in_bin = counts.gather(1, bins)
+    # the place within the bin, as if its values were spread evenly: exact for a bin of one
+    within = torch.minimum(((position - index) * in_bin - 0.5).clamp_(min=0), in_bin - 1)
+    rank = (below.gather(1, bins) + within).clamp_(0, count - 1)
+    lower = rank.floor()
+    fraction = rank - lower
+    lower_index = lower.long()
+    upper_index = (lower_index + 1).clamp_(max=count - 1)
+    target = target.to(projected)
+    return torch.lerp(target.gather(1, lower_index), target.gather(1, upper_index), fraction)
