@@ -12,8 +12,9 @@ the principal-axis recolouring), for the upsampling along the photo's edges betw
 scales (``--upsample guided``), and for the start that takes the painting's whole colour
 distribution (``--palette distribution``) and the palette term (``--palette-weight 0.5``),
 then for that term's ranks read from a histogram instead of a sort (the same picture, at
-most 20 levels apart on a pixel, 2.3 on average): the test holds every later commit to the same pixels. Regenerate only for a
-change that is meant to move them, and say so in the commit.
+most 20 levels apart on a pixel, 2.3 on average): the test holds every later commit to
+the same pixels. Regenerate only for a change that is meant to move them, and say so in
+the commit.
 """
 
 from __future__ import annotations
