@@ -392,13 +392,13 @@ class Stylizer:
         if image.shape[1] != scale.content.shape[1]:
             image = luminance(image)
         image = resize_image(image.clamp(0, 1), scale.stage.height, scale.stage.width)
-        return style_share(objective, image, _share_start(plan))
+        return style_share(objective, image, _photo_start(plan, -1))
 
     def _calibration(self, plan: Plan) -> Calibration | None:
         """The style weight's calibration for ``strength`` (None without it)."""
         if plan.config.strength is None:
             return None
-        return Calibration(target_share(plan.config.strength), start=_share_start(plan))
+        return Calibration(target_share(plan.config.strength), start=_photo_start(plan, -1))
 
     def _objectives(
         self, plan: Plan, net: VGG19Features, extra_terms: tuple[Term, ...], calibration: Calibration | None = None
@@ -474,7 +474,7 @@ def _photo_start(plan: Plan, index: int) -> torch.Tensor:
     """The content at scale ``index`` as a run from the photo starts: with ``--init recolor``
     (and colour) its colours mapped to the style images' (blended) mean and covariance as
     they are at the output size, each region to its own style's with style masks; else
-    the content itself."""
+    the content itself. At the output size, what ``strength``'s share divides by."""
     content = plan.scales[index].content
     if plan.config.init != "recolor" or content.shape[1] != 3:
         return content
@@ -482,12 +482,6 @@ def _photo_start(plan: Plan, index: int) -> torch.Tensor:
     if masks is not None:
         return recolor_regions(content, styles, normalised_masks(masks), palette)
     return recolor(content, styles, check_styles(styles, plan.config.style_weights, None), palette)
-
-
-def _share_start(plan: Plan) -> torch.Tensor:
-    """What ``strength``'s share divides by, at the output size: the photo as the run
-    starts from it (recoloured with ``--init recolor``), the photo itself otherwise."""
-    return _photo_start(plan, -1) if plan.config.init == "recolor" else plan.scales[-1].content
 
 
 def _start_from_tensor(init: torch.Tensor, first: torch.Tensor) -> torch.Tensor:

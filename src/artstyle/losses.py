@@ -376,10 +376,10 @@ def palette_loss(image: torch.Tensor, target: torch.Tensor, directions: torch.Te
     backward; the sort of 16 x 196k projections was 6% of a 512-px objective). The
     gradient treats the matched quantiles as fixed, as the sort's does."""
     _check_features(image, "palette_loss")
-    projected = directions.T.to(image) @ image[0].reshape(3, -1)  # (K, H*W)
+    projected = (directions.T.to(image) @ image[0].reshape(3, -1)).float()  # (K, H*W)
     with torch.no_grad():
-        matched = _quantile_at_rank(projected.float(), target)
-    return (projected.float() - matched).pow(2).mean()
+        matched = _quantile_at_rank(projected, target)
+    return (projected - matched).pow(2).mean()
 
 
 def _quantile_at_rank(projected: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -102,7 +102,7 @@ class Calibration:
     target: float
     factor: float = 1.0
     start: torch.Tensor | None = None
-    _start_styles: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, repr=False)
+    _start_styles: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, init=False, repr=False)
 
     def share(self, objective: Objective, image: torch.Tensor) -> float:
         """The style share of ``image`` against this run's start (the start's loss kept per size)."""
