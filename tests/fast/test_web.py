@@ -229,13 +229,22 @@ def test_the_perceptual_controls_pass_through(uploads: Path) -> None:
     assert make_studio(uploads).config({"pyramid": "on"}, styles=1).pyramid is True
 
 
-def test_the_strength_choice_passes_through_and_off_is_the_default(uploads: Path) -> None:
+def test_the_strength_slider_passes_through_and_is_off_until_switched_on(uploads: Path) -> None:
     studio = make_studio(uploads)
-    assert studio.config({"strength": "0.75"}, styles=1).strength == 0.75
+    assert studio.config({"strength": 0.75}, styles=1).strength == 0.75
     assert studio.config({"strength": "off"}, styles=1).strength is None
     control = next(control for control in CONTROLS if control.name == "strength")
-    assert web.control_default(control, Limits()) is None and "off" in control.choices
-    assert all(choice == "off" or 0 <= float(choice) <= 1 for choice in control.choices)
+    assert control.widget == "slider" and control.switch and web.control_default(control, Limits()) is None
+    assert (control.minimum, control.maximum) == (0.0, 1.0) and 0 < control.resting < 1
+
+
+def test_an_option_whose_switch_is_off_is_sent_as_off(uploads: Path) -> None:
+    values = {"strength": 0.35, "size": 64}
+    assert web.switched_options(values, {"strength": False}) == {"strength": "off", "size": 64}
+    assert web.switched_options(values, {"strength": True}) == values
+    studio = make_studio(uploads)
+    assert studio.config(web.switched_options(values, {"strength": False}), styles=1).strength is None
+    assert studio.config(web.switched_options(values, {"strength": True}), styles=1).strength == 0.35
 
 
 @pytest.mark.parametrize(
@@ -246,7 +255,7 @@ def test_the_strength_choice_passes_through_and_off_is_the_default(uploads: Path
         ({"style_weights": "3 1"}, 1, "Style blend: 2 weights for 1 style image"),
         ({"seed": "seven"}, 1, "Seed: expected a whole number, got 'seven'"),
         ({"style_weight": -1}, 1, "Style weight: expected a finite number at least 0"),
-        ({"strength": "1.5"}, 1, "Strength: expected a number from 0 to 1, got '1.5'"),
+        ({"strength": 1.5}, 1, "Strength: expected a number from 0 to 1, got 1.5"),
     ],
 )
 def test_bad_options_are_refused_with_the_pages_labels(

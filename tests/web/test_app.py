@@ -26,6 +26,7 @@ def test_the_page_is_built_with_every_control(tmp_path: Path) -> None:
     ids = {component.get("props", {}).get("elem_id") for component in config["components"]}
     expected = {"content", "styles", "preview", "status", "start", "stop", "download"}
     assert expected | {f"option-{c.name}" for c in CONTROLS} | {"example-photos", "example-paintings"} <= ids
+    assert {f"option-{c.name}-on" for c in CONTROLS if c.switch} == {"option-strength-on"} & ids
     api_names = {dependency.get("api_name") for dependency in config["dependencies"]}
     assert {"submit", "run", "stop"} <= api_names
 

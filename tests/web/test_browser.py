@@ -155,3 +155,20 @@ def test_a_preset_sets_the_iterations_and_a_mask_goes_with_its_painting(
     metadata: Any = read_metadata(download(page, tmp_path))
     assert metadata["inputs"]["style_masks"] == [{"file": mask.name, "sha256": sha256(mask)}]
     page.context.close()
+
+
+def test_strength_is_a_slider_that_counts_once_its_box_is_ticked(server: Server, browser: Any, tmp_path: Path) -> None:
+    page = open_page(browser, server.url)
+    slider = page.locator("#option-strength input[type=range]").first
+    assert slider.is_disabled()  # off: the style weight sets the degree
+    page.locator("#option-strength-on input[type=checkbox]").check()
+    page.wait_for_function("!document.querySelector('#option-strength input[type=range]').disabled")
+    upload(page, CONTENT, [STYLE])
+    small_job(page, iterations=4, seed=3)
+    set_option(page, "strength", 0.4)
+    page.click("#start")
+    wait_for_state(page, "done", timeout=120)
+    metadata: Any = read_metadata(download(page, tmp_path))
+    assert metadata["parameters"]["strength"] == 0.4
+    assert metadata["found"]["style_weight"] > 0  # the weight the strength asked for
+    page.context.close()

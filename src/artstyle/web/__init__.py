@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         load_upload,
         page_message,
         preset_values,
+        switched_options,
     )
 
 _LAZY = {
@@ -55,6 +56,7 @@ _LAZY = {
     "page_message": "artstyle.web.studio",
     "preset_values": "artstyle.web.studio",
     "status_html": "artstyle.web.page",
+    "switched_options": "artstyle.web.studio",
 }
 
 
@@ -88,4 +90,5 @@ __all__ = [
     "page_message",
     "preset_values",
     "status_html",
+    "switched_options",
 ]

@@ -31,6 +31,7 @@ from artstyle.web.studio import (
     losses_text,
     page_message,
     preset_values,
+    switched_options,
 )
 
 if TYPE_CHECKING:
@@ -87,14 +88,15 @@ def _make_control(gr: Any, control: Control, limits: Limits) -> Any:
     common: dict[str, Any] = {"label": control.label, "info": control.info, "elem_id": f"option-{control.name}"}
     if control.widget == "slider":
         maximum = getattr(limits, control.limit) if control.limit else control.maximum
+        if control.switch:  # off until its tick box is ticked: the slider rests, greyed out
+            common["interactive"] = value is not None
+            value = control.resting if value is None else value
         return gr.Slider(minimum=control.minimum, maximum=maximum, step=control.step, value=value, **common)
     if control.widget == "number":
         return gr.Number(value=value, minimum=control.minimum, placeholder=control.placeholder, **common)
     if control.widget == "radio":
         if isinstance(value, bool):  # on/off switches (Config accepts both spellings)
             value = "on" if value else "off"
-        elif value is None:  # an option that is off unless chosen (strength)
-            value = "off"
         return gr.Radio(choices=list(control.choices), value=value, **common)
     if control.widget == "text":
         return gr.Textbox(value="" if value is None else str(value), placeholder=control.placeholder, **common)
@@ -111,6 +113,7 @@ class _Page:
     style_masks: Any
     preset: Any
     controls: dict[str, Any]
+    switches: dict[str, Any]
     preview: Any
     status: Any
     start: Any
@@ -151,11 +154,22 @@ def _layout(gr: Any, limits: Limits, examples: tuple[list[str], list[str]]) -> _
             elem_id="option-preset",
         )
         controls: dict[str, Any] = {}
+        switches: dict[str, Any] = {}
         for first in range(0, len(CONTROLS), CONTROLS_PER_ROW):
             with gr.Row():
                 for control in CONTROLS[first : first + CONTROLS_PER_ROW]:
-                    controls[control.name] = _make_control(gr, control, limits)
-    return _Page(job_id, content, styles, style_masks, preset, controls, preview, status, start, stop, download)
+                    if not control.switch:
+                        controls[control.name] = _make_control(gr, control, limits)
+                        continue
+                    with gr.Column(min_width=160):  # the tick box above its slider
+                        on = control_default(control, limits) is not None
+                        switches[control.name] = gr.Checkbox(
+                            value=on, label=control.switch, elem_id=f"option-{control.name}-on"
+                        )
+                        controls[control.name] = _make_control(gr, control, limits)
+    return _Page(
+        job_id, content, styles, style_masks, preset, controls, switches, preview, status, start, stop, download
+    )
 
 
 def _inputs(gr: Any, examples: tuple[list[str], list[str]]) -> tuple[Any, Any, Any]:
@@ -217,7 +231,8 @@ def _wire_preset(gr: Any, studio: Studio, page: _Page) -> None:
 def _wire(gr: Any, app: Any, studio: Studio, page: _Page) -> None:
     def submit(values: dict[Any, Any], request: gr.Request) -> tuple[Any, ...]:
         paths, masks = _gallery_paths(values[page.styles]), _gallery_paths(values[page.style_masks])
-        options = {name: values[component] for name, component in page.controls.items()}
+        switched_on = {name: bool(values[box]) for name, box in page.switches.items()}
+        options = switched_options({name: values[c] for name, c in page.controls.items()}, switched_on)
         options["preset"] = values[page.preset]
         try:
             job = studio.submit(request.session_hash or "", values[page.content], paths, options, masks or None)
@@ -245,7 +260,10 @@ def _wire(gr: Any, app: Any, studio: Studio, page: _Page) -> None:
         studio.close_session(request.session_hash or "")
 
     _wire_preset(gr, studio, page)
+    for name, box in page.switches.items():  # a slider answers only while its tick box is ticked
+        box.change(lambda on: gr.update(interactive=on), [box], [page.controls[name]], show_progress="hidden")
     inputs = {page.content, page.styles, page.style_masks, page.preset, *page.controls.values()}
+    inputs |= set(page.switches.values())
     outputs = [page.preview, page.status, page.download, page.start, page.stop]
     submitted = page.start.click(submit, inputs, [page.job_id, *outputs[1:]], show_progress="hidden", api_name="submit")
     submitted.success(

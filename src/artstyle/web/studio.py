@@ -130,7 +130,9 @@ class Control:
 
     ``widget`` is ``slider``, ``number``, ``text`` or ``radio`` (with ``choices``).
     ``limit`` names the :class:`Limits` field that caps a slider on this server.
-    The default is always the Config field's.
+    The default is always the Config field's. An option that is off unless chosen
+    (its default is None) has a ``switch``: the label of a tick box that turns it on;
+    its slider rests at ``resting`` meanwhile (see :func:`switched_options`).
     """
 
     name: str
@@ -143,6 +145,8 @@ class Control:
     limit: str | None = None
     choices: tuple[str, ...] = ()
     placeholder: str = ""
+    switch: str = ""
+    resting: float = 0.0
 
 
 CONTROLS: tuple[Control, ...] = (
@@ -173,9 +177,13 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         "strength",
         "Strength",
-        "radio",
-        "the same degree of painting on any pair (the style weight is found); off: the style weight below",
-        choices=("off", "0.25", "0.5", "0.75", "1"),
+        "slider",
+        "0: the recoloured photo, 1: the most painted; the same degree on any pair (the style weight is found)",
+        0.0,
+        1.0,
+        0.05,
+        switch="Set the painting's degree by strength (off: the style weight below)",
+        resting=0.5,
     ),
     Control("style_weight", "Style weight", "number", "more: more painting (with strength off)", 0),
     Control("content_weight", "Content weight", "number", "more: more photo", 0),
@@ -211,6 +219,14 @@ def control_default(control: Control, limits: Limits) -> Any:
     if control.limit is not None and isinstance(default, int):
         return min(default, getattr(limits, control.limit))
     return default
+
+
+def switched_options(values: Mapping[str, Any], switched_on: Mapping[str, bool]) -> dict[str, Any]:
+    """The page's option values, with ``off`` for each option whose switch is not ticked.
+
+    ``switched_on`` maps the name of each control with a ``switch`` to its tick box.
+    """
+    return {name: value if switched_on.get(name, True) else "off" for name, value in values.items()}
 
 
 def preset_values(preset: str, limits: Limits) -> dict[str, Any]:
