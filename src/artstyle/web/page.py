@@ -153,23 +153,29 @@ def _layout(gr: Any, limits: Limits, examples: tuple[list[str], list[str]]) -> _
             info="draft: a quick preview; fine: more iterations (sets the iterations below)",
             elem_id="option-preset",
         )
-        controls: dict[str, Any] = {}
-        switches: dict[str, Any] = {}
-        for first in range(0, len(CONTROLS), CONTROLS_PER_ROW):
-            with gr.Row():
-                for control in CONTROLS[first : first + CONTROLS_PER_ROW]:
-                    if not control.switch:
-                        controls[control.name] = _make_control(gr, control, limits)
-                        continue
-                    with gr.Column(min_width=160):  # the tick box above its slider
-                        on = control_default(control, limits) is not None
-                        switches[control.name] = gr.Checkbox(
-                            value=on, label=control.switch, elem_id=f"option-{control.name}-on"
-                        )
-                        controls[control.name] = _make_control(gr, control, limits)
+        controls, switches = _options(gr, limits)
     return _Page(
         job_id, content, styles, style_masks, preset, controls, switches, preview, status, start, stop, download
     )
+
+
+def _options(gr: Any, limits: Limits) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The controls in rows, by option name, and the tick boxes of those that have a switch."""
+    controls: dict[str, Any] = {}
+    switches: dict[str, Any] = {}
+    for first in range(0, len(CONTROLS), CONTROLS_PER_ROW):
+        with gr.Row():
+            for control in CONTROLS[first : first + CONTROLS_PER_ROW]:
+                if not control.switch:
+                    controls[control.name] = _make_control(gr, control, limits)
+                    continue
+                with gr.Column(min_width=160):  # the tick box above its slider
+                    on = control_default(control, limits) is not None
+                    switches[control.name] = gr.Checkbox(
+                        value=on, label=control.switch, elem_id=f"option-{control.name}-on"
+                    )
+                    controls[control.name] = _make_control(gr, control, limits)
+    return controls, switches
 
 
 def _inputs(gr: Any, examples: tuple[list[str], list[str]]) -> tuple[Any, Any, Any]:
