@@ -84,7 +84,12 @@ def style_share(objective: Objective, image: torch.Tensor, start: torch.Tensor |
     """The style share of ``image`` under ``objective`` (its scale, layers and their
     weights; the style weight cancels): its style loss over ``start``'s (resized to the
     image's size), or, without ``start``, over the objective's content image's."""
-    return float(objective.style_of(image) / start_style(objective, image, start).clamp_min(1e-30))
+    return _share(objective.style_of(image), start_style(objective, image, start))
+
+
+def _share(style: torch.Tensor, start: torch.Tensor) -> float:
+    """A style loss over the start's (guarded against a start already at the painting's)."""
+    return float(style / start.clamp_min(1e-30))
 
 
 def start_style(objective: Objective, image: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
@@ -113,7 +118,7 @@ class Calibration:
         size = (image.shape[2], image.shape[3])
         if size not in self._start_styles:
             self._start_styles[size] = start_style(objective, image, self.start)
-        return float(objective.style_of(image) / self._start_styles[size].clamp_min(1e-30))
+        return _share(objective.style_of(image), self._start_styles[size])
 
     def observe(self, share: float, *, left: float = 0.0, last: bool = False) -> None:
         """Move the factor to where the power model puts the target, given the share
