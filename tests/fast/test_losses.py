@@ -233,6 +233,22 @@ def test_gradcheck_gram_matrix() -> None:
     assert torch.autograd.gradcheck(gram_matrix, (double(2, 3, 2, 3, seed=11),))
 
 
+def test_gradcheck_masked_gram_matrix_in_features_and_mask() -> None:
+    mask = double(1, 1, 2, 3, seed=17).detach().abs().requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (double(2, 3, 2, 3, seed=18), mask))
+
+
+def test_gram_gradient_is_that_of_the_plain_product() -> None:
+    """The Gram's one-product backward gives autograd's gradient of ``X X^T`` (float32)."""
+    f = features(2, 8, 5, 7, seed=19).requires_grad_(True)
+    upstream = features(2, 8, 8, 1, seed=20).reshape(2, 8, 8)  # not symmetric
+    (gram_matrix(f) * upstream).sum().backward()
+    flat = f.detach().reshape(2, 8, 35).requires_grad_(True)
+    (torch.bmm(flat, flat.transpose(1, 2)) / (8 * 35) * upstream).sum().backward()
+    assert f.grad is not None and flat.grad is not None
+    torch.testing.assert_close(f.grad.reshape(2, 8, 35), flat.grad)
+
+
 def test_gradcheck_content_loss_in_features_and_target() -> None:
     assert torch.autograd.gradcheck(content_loss, (double(1, 2, 3, 3, seed=12), double(1, 2, 3, 3, seed=13)))
 
