@@ -64,7 +64,7 @@ from artstyle.api import make_config
 from artstyle.config import Config
 from artstyle.engine import LBFGS_WARMUP_STEPS, Progress, make_optimizer, plan_stages
 from artstyle.errors import ArtstyleError
-from artstyle.features.vgg import min_image_side
+from artstyle.features.vgg import VGG19Features, min_image_side
 from artstyle.imageio import read_image, resize_long_side, tensor_to_image
 from evaluation import Evaluator
 from quality import STYLES
@@ -534,9 +534,11 @@ PASS_SHAPE = (384, 512)  # the unit: one plain pass at 512x384
 
 def pass_seconds(repeats: int) -> float:
     """Median seconds of one forward and backward pass of VGG19 up to relu5_1 at 512x384 (float32,
-    the weights frozen, the gradient taken for the input only), after one untimed pass."""
+    the weights frozen, the gradient taken for the input only), after one untimed pass: the plain
+    network, PyTorch's own convolutions (not the Winograd ones a run uses on the CPU)."""
     config = make_config()
-    net = Stylizer(device="cpu").network(config.layers, config.pooling)
+    weights = Stylizer(device="cpu").weights
+    net = VGG19Features(config.layers, weights, pooling=config.pooling, winograd=False)
     image = torch.rand(1, 3, *PASS_SHAPE, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     times = []
     for index in range(repeats + 1):

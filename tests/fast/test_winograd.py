@@ -1,0 +1,94 @@
+"""Winograd's F(4x4, 3x3) convolution equals PyTorch's, forward and backward, and the network
+uses it only where it applies (float32 on the CPU, outside autocast)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from artstyle.features import winograd
+from artstyle.features.vgg import WINOGRAD_CONVS, VGG19Features
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(((a - b).abs().max() / b.abs().max()).detach())
+
+
+@pytest.mark.parametrize(
+    ("n", "c_in", "c_out", "height", "width"),
+    [(1, 8, 16, 16, 16), (2, 5, 3, 13, 22), (1, 4, 4, 1, 1), (1, 3, 7, 3, 5), (1, 16, 8, 9, 4)],
+)
+def test_the_convolution_equals_pytorchs(n: int, c_in: int, c_out: int, height: int, width: int) -> None:
+    generator = torch.Generator().manual_seed(n + c_in + height)
+    x = torch.randn(n, c_in, height, width, generator=generator)
+    weight = torch.randn(c_out, c_in, 3, 3, generator=generator)
+    bias = torch.randn(c_out, generator=generator)
+    got = winograd.conv3x3(x, winograd.transform_kernel(weight), bias)
+    assert got.shape == (n, c_out, height, width)
+    assert _relative(got, F.conv2d(x, weight, bias, padding=1)) < 1e-5
+
+
+def test_bands_of_tile_rows_give_the_same_result_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(1, 6, 37, 29, generator=torch.Generator().manual_seed(1))
+    kernel = winograd.transform_kernel(torch.randn(5, 6, 3, 3, generator=torch.Generator().manual_seed(2)))
+    whole = winograd.conv3x3(x, kernel)
+    monkeypatch.setattr(winograd, "BAND_ELEMENTS", 1)  # one row of tiles a band: 10 bands
+    assert torch.equal(winograd.conv3x3(x, kernel), whole)
+
+
+def test_the_input_gradient_equals_pytorchs() -> None:
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 11, 14, generator=generator)
+    weight, bias = torch.randn(9, 6, 3, 3, generator=generator), torch.randn(9, generator=generator)
+    upstream = torch.randn(2, 9, 11, 14, generator=generator)  # not symmetric in anything
+    ours = x.clone().requires_grad_(True)
+    kernels = (winograd.transform_kernel(weight), winograd.backward_kernel(weight))
+    (winograd.conv3x3_with_grad(ours, kernels, bias) * upstream).sum().backward()
+    theirs = x.clone().requires_grad_(True)
+    (F.conv2d(theirs, weight, bias, padding=1) * upstream).sum().backward()
+    assert ours.grad is not None and theirs.grad is not None
+    assert _relative(ours.grad, theirs.grad) < 1e-5
+
+
+def test_a_kernel_that_is_not_3x3_is_refused() -> None:
+    with pytest.raises(ValueError, match="3, 3"):
+        winograd.transform_kernel(torch.zeros(4, 4, 5, 5))
+
+
+LAYERS = ["relu1_1", "relu3_1", "relu4_2", "relu5_1"]
+
+
+def _pair() -> tuple[VGG19Features, VGG19Features]:
+    torch.manual_seed(0)
+    fast = VGG19Features(LAYERS)
+    plain = VGG19Features(LAYERS, winograd=False)
+    plain.load_state_dict(fast.state_dict())
+    return fast, plain
+
+
+def test_the_network_with_winograd_gives_the_plain_networks_features_and_gradient() -> None:
+    fast, plain = _pair()
+    image = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(4))
+    grads = []
+    for net in (fast, plain):
+        x = image.clone().requires_grad_(True)
+        features = net(x)
+        sum((value**2).mean() for value in features.values()).backward()
+        grads.append(x.grad)
+        if net is fast:
+            kept = features
+    for name in LAYERS:
+        assert _relative(kept[name], plain(image)[name]) < 1e-4
+    assert grads[0] is not None and grads[1] is not None
+    assert _relative(grads[0], grads[1]) < 1e-4
+    assert set(fast._kernels) == WINOGRAD_CONVS & set(fast.convs)
+
+
+def test_winograd_is_left_out_under_autocast_and_when_switched_off() -> None:
+    fast, plain = _pair()
+    image = torch.rand(1, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(image)
+    plain(image)
+    assert fast._kernels == {} and plain._kernels == {}
