@@ -67,7 +67,7 @@ class Evaluator:
     def __init__(self, content: Image.Image, style: Image.Image | Sequence[Image.Image], size: int = 512) -> None:
         """Several style images are an equal blend: their target is the mean of their Gram
         matrices (those of the mixture of their features, as a blended run uses)."""
-        self.net = VGG19Features([CONTENT_LAYER, *STYLE_LAYERS], load_weights("bundled"), winograd=False)
+        self.net = VGG19Features([CONTENT_LAYER, *STYLE_LAYERS], load_weights("bundled"), fast=False)
         content = resize_long_side(content, size)
         self.picture_size = content.size
         styles = [style] if isinstance(style, Image.Image) else list(style)

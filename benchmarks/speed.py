@@ -535,10 +535,11 @@ PASS_SHAPE = (384, 512)  # the unit: one plain pass at 512x384
 def pass_seconds(repeats: int) -> float:
     """Median seconds of one forward and backward pass of VGG19 up to relu5_1 at 512x384 (float32,
     the weights frozen, the gradient taken for the input only), after one untimed pass: the plain
-    network, PyTorch's own convolutions (not the Winograd ones a run uses on the CPU)."""
+    network: PyTorch's own convolutions in its default layout (neither the channels-last layout nor
+    the Winograd convolutions a run uses on the CPU)."""
     config = make_config()
     weights = Stylizer(device="cpu").weights
-    net = VGG19Features(config.layers, weights, pooling=config.pooling, winograd=False)
+    net = VGG19Features(config.layers, weights, pooling=config.pooling, fast=False)
     image = torch.rand(1, 3, *PASS_SHAPE, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     times = []
     for index in range(repeats + 1):

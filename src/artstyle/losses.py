@@ -97,7 +97,10 @@ class _SelfProduct(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
         (flat,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return torch.bmm(grad + grad.transpose(1, 2), flat)
+        both = grad + grad.transpose(1, 2)
+        if flat.stride(1) == 1 and flat.shape[1] > 1:  # channels last: the gradient laid out alike
+            return torch.bmm(flat.transpose(1, 2), both).transpose(1, 2)
+        return torch.bmm(both, flat)
 
 
 def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

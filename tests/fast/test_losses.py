@@ -330,3 +330,15 @@ def test_the_palette_loss_pulls_the_colours_towards_the_target() -> None:
             image -= 5.0 * image.grad
     assert float(palette_loss(image, target, directions).detach()) < 0.05 * before
     assert abs(float(image.detach().mean()) - float(painting.mean())) < 0.05  # from 0.5 to the painting's 0.25
+
+
+def test_the_gram_gradient_of_channels_last_features_is_laid_out_alike_and_equal() -> None:
+    features = torch.randn(2, 5, 6, 7, generator=torch.Generator().manual_seed(8))
+    upstream = torch.randn(2, 5, 5, generator=torch.Generator().manual_seed(9))
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = features.clone(memory_format=layout).requires_grad_(True)
+        (gram_matrix(x) * upstream).sum().backward()
+        assert x.grad is not None and x.grad.is_contiguous(memory_format=layout)
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[1], grads[0])

@@ -62,7 +62,7 @@ LAYERS = ["relu1_1", "relu3_1", "relu4_2", "relu5_1"]
 def _pair() -> tuple[VGG19Features, VGG19Features]:
     torch.manual_seed(0)
     fast = VGG19Features(LAYERS)
-    plain = VGG19Features(LAYERS, winograd=False)
+    plain = VGG19Features(LAYERS, fast=False)
     plain.load_state_dict(fast.state_dict())
     return fast, plain
 
@@ -92,3 +92,12 @@ def test_winograd_is_left_out_under_autocast_and_when_switched_off() -> None:
         fast(image)
     plain(image)
     assert fast._kernels == {} and plain._kernels == {}
+
+
+def test_a_fast_pass_lays_the_features_out_channels_last_and_a_plain_one_does_not() -> None:
+    fast, plain = _pair()
+    image = torch.rand(1, 3, 32, 32)
+    assert fast(image)["relu1_1"].is_contiguous(memory_format=torch.channels_last)
+    assert plain(image)["relu1_1"].is_contiguous()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fast(image)["relu1_1"].is_contiguous()

@@ -66,11 +66,12 @@ class VGG19Features(nn.Module):
             without memory (on PyTorch's ``meta`` device) and take copies of the weights
             made straight on ``device``: nothing is initialised at random only to be
             overwritten, and nothing is moved afterwards.
-        winograd: run :data:`WINOGRAD_CONVS` by Winograd's algorithm wherever an input is
-            float32 on the CPU outside autocast (some 0.75x the time of a whole pass at
-            512x384 on a 2-core CPU; equal to the direct convolution to about 1e-5). Its
-            transformed kernels (about 400 MB: both directions, four times the weights) are made at the first such
-            input. ``False``: PyTorch's direct convolution everywhere.
+        fast: where an input is float32 on the CPU outside autocast, lay the activations
+            out channels last and run :data:`WINOGRAD_CONVS` by Winograd's algorithm (equal
+            to the direct convolution to about 1e-5; its transformed kernels, about 400 MB
+            for both directions, are made at the first such input). The default fp32 run
+            takes some 0.7x the time. ``False``: PyTorch's direct convolutions in its
+            default layout everywhere, the plain network the speed benchmarks count in.
 
     ``forward`` takes RGB images in [0, 1] of shape (N, 3, H, W) and returns a dict
     mapping each requested name to a (N, C, H', W') tensor.
@@ -85,7 +86,7 @@ class VGG19Features(nn.Module):
         weights: VGGWeights | None = None,
         pooling: str = "max",
         device: torch.device | str = "cpu",
-        winograd: bool = True,
+        fast: bool = True,
     ) -> None:
         super().__init__()
         if not layers:
@@ -95,7 +96,7 @@ class VGG19Features(nn.Module):
             raise LayerNameError(f"pooling: expected 'max' or 'avg', got '{pooling}'")
         self.layers = tuple(dict.fromkeys(layers))
         self.pooling = pooling
-        self.winograd = winograd
+        self.fast = fast
         self._kernels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.preprocessing = weights.preprocessing if weights else Preprocessing.imagenet()
         last = INDEX[deepest(self.layers)]
@@ -156,11 +157,14 @@ class VGG19Features(nn.Module):
             raise ValueError(f"expected an (N, 3, H, W) image, got {tuple(image.shape)}")
         self.check_size(image.shape[2], image.shape[3])
         x = self.normalize(image)
+        fast = self.fast and _cpu_fp32(x)
+        if fast:
+            x = x.contiguous(memory_format=torch.channels_last)
         wanted = set(self.layers)
         out: dict[str, torch.Tensor] = {}
         for name, kind in self._order:
             if kind == "conv":
-                x = self._convolve(name, x)
+                x = self._convolve(name, x) if fast else self.convs[name](x)
             elif kind == "relu":
                 x = F.relu(x)
             elif self.pooling == "max":
@@ -172,16 +176,21 @@ class VGG19Features(nn.Module):
         return out
 
     def _convolve(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """One convolution: by Winograd's algorithm where it applies, else PyTorch's own."""
+        """One convolution of a fast pass: by Winograd's algorithm where it applies, else
+        PyTorch's own."""
         conv = cast(nn.Conv2d, self.convs[name])
-        cpu_fp32 = x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-        if not (self.winograd and cpu_fp32 and name in WINOGRAD_CONVS):
+        if name not in WINOGRAD_CONVS:
             return cast(torch.Tensor, conv(x))
         kernels = self._kernels.get(name)
         if kernels is None:
             kernels = (winograd.transform_kernel(conv.weight), winograd.backward_kernel(conv.weight))
             self._kernels[name] = kernels
         return winograd.conv3x3_with_grad(x, kernels, conv.bias)
+
+
+def _cpu_fp32(x: torch.Tensor) -> bool:
+    """Whether ``x`` is float32 on the CPU outside autocast: where the fast pass applies."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
 
 
 def _copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
