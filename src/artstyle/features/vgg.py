@@ -190,7 +190,14 @@ class VGG19Features(nn.Module):
 
 def _cpu_fp32(x: torch.Tensor) -> bool:
     """Whether ``x`` is float32 on the CPU outside autocast: where the fast pass applies."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not _autocast_on_cpu()
+
+
+def _autocast_on_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # PyTorch before 2.4 takes no device type
+        return torch.is_autocast_cpu_enabled()
 
 
 def _copy_to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
