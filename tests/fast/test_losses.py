@@ -333,11 +333,11 @@ def test_the_palette_loss_pulls_the_colours_towards_the_target() -> None:
 
 
 def test_the_gram_gradient_of_channels_last_features_is_laid_out_alike_and_equal() -> None:
-    features = torch.randn(2, 5, 6, 7, generator=torch.Generator().manual_seed(8))
+    maps = features(2, 5, 6, 7, seed=8)
     upstream = torch.randn(2, 5, 5, generator=torch.Generator().manual_seed(9))
     grads = []
     for layout in (torch.contiguous_format, torch.channels_last):
-        x = features.clone(memory_format=layout).requires_grad_(True)
+        x = maps.clone(memory_format=layout).requires_grad_(True)
         (gram_matrix(x) * upstream).sum().backward()
         assert x.grad is not None and x.grad.is_contiguous(memory_format=layout)
         grads.append(x.grad)

@@ -86,9 +86,9 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
         tiles = padded[:, STEP * first : STEP * last + 2].unfold(1, TILE, STEP).unfold(2, TILE, STEP)
         # (N, band, cols, C_in, 6, 6) -> (6, 6, N * band * cols * C_in): rows of the tile first.
         d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(TILE, TILE, -1)
-        v = (bt @ torch.matmul(bt, d).reshape(TILE, -1)).reshape(TILE * TILE, -1, c_in)
+        v = _both_sides(bt, d).reshape(TILE * TILE, -1, c_in)
         m = torch.bmm(v, kernel).reshape(TILE, TILE, -1)
-        y = (at @ torch.matmul(at, m).reshape(TILE, -1)).reshape(STEP, STEP, n, last - first, cols, c_out)
+        y = _both_sides(at, m).reshape(STEP, STEP, n, last - first, cols, c_out)
         y = y.permute(2, 3, 0, 4, 1, 5).reshape(n, STEP * (last - first), STEP * cols, c_out)
         top = STEP * first
         rows_here = min(height, STEP * last) - top
@@ -101,6 +101,13 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
 
 def _matrix(rows: tuple[tuple[float, ...], ...], like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(rows, dtype=like.dtype, device=like.device)
+
+
+def _both_sides(matrix: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+    """``matrix @ t @ matrix^T`` for every tile ``t = tiles[:, :, k]`` of (a, a, L) ``tiles``,
+    with a (b, a) ``matrix``: the (b, b, L) result, two products over all tiles at once."""
+    side, inner = matrix.shape
+    return (matrix @ torch.matmul(matrix, tiles).reshape(inner, -1)).reshape(side, side, -1)
 
 
 class _Conv3x3(torch.autograd.Function):
