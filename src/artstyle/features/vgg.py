@@ -47,10 +47,10 @@ __all__ = [
 ]
 
 #: The convolutions that run by Winograd's algorithm on the CPU in float32 (see
-#: :mod:`artstyle.features.winograd`): conv3_1 and deeper, whose channels are many and whose
-#: maps are small. The shallower ones stay with PyTorch's direct convolution, which is faster
-#: there: their transforms are mostly memory traffic.
-WINOGRAD_CONVS = frozenset(CONV_NAMES[CONV_NAMES.index("conv3_1") :])
+#: :mod:`artstyle.features.winograd`): conv2_2 and deeper, whose input channels are 128 or
+#: more. The three with 64 or 3 stay with PyTorch's direct convolution, which is faster there:
+#: their transforms would be mostly memory traffic for few multiplications saved.
+WINOGRAD_CONVS = frozenset(CONV_NAMES[CONV_NAMES.index("conv2_2") :])
 
 
 class VGG19Features(nn.Module):
@@ -68,9 +68,10 @@ class VGG19Features(nn.Module):
             overwritten, and nothing is moved afterwards.
         fast: where an input is float32 on the CPU outside autocast, lay the activations
             out channels last and run :data:`WINOGRAD_CONVS` by Winograd's algorithm (equal
-            to the direct convolution to about 1e-5; its transformed kernels, about 400 MB
-            for both directions, are made at the first such input). The default fp32 run
-            takes some 0.7x the time. ``False``: PyTorch's direct convolutions in its
+            to the direct convolution to about 1e-5; a layer's transformed kernels, both
+            directions of the tiling its map size takes, are made at its first such input:
+            some 530 MB for a default 512-px run). The default fp32 run takes some 0.65x the
+            time. ``False``: PyTorch's direct convolutions in its
             default layout everywhere, the plain network the speed benchmarks count in.
 
     ``forward`` takes RGB images in [0, 1] of shape (N, 3, H, W) and returns a dict
@@ -97,7 +98,7 @@ class VGG19Features(nn.Module):
         self.layers = tuple(dict.fromkeys(layers))
         self.pooling = pooling
         self.fast = fast
-        self._kernels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._kernels: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self.preprocessing = weights.preprocessing if weights else Preprocessing.imagenet()
         last = INDEX[deepest(self.layers)]
         self.convs = nn.ModuleDict()
@@ -181,10 +182,12 @@ class VGG19Features(nn.Module):
         conv = cast(nn.Conv2d, self.convs[name])
         if name not in WINOGRAD_CONVS:
             return cast(torch.Tensor, conv(x))
-        kernels = self._kernels.get(name)
+        tiling = winograd.tiling_for(x.shape[2], x.shape[3])
+        kernels = self._kernels.get((name, tiling.step))
         if kernels is None:
-            kernels = (winograd.transform_kernel(conv.weight), winograd.backward_kernel(conv.weight))
-            self._kernels[name] = kernels
+            weight = conv.weight
+            kernels = (winograd.transform_kernel(weight, tiling), winograd.backward_kernel(weight, tiling))
+            self._kernels[(name, tiling.step)] = kernels
         return winograd.conv3x3_with_grad(x, kernels, conv.bias)
 
 

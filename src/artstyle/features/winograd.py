@@ -1,106 +1,135 @@
-"""VGG19's 3x3 convolutions by Winograd's minimal filtering, F(4x4, 3x3), on the CPU in float32.
+"""VGG19's 3x3 convolutions by Winograd's minimal filtering, F(4x4, 3x3) and F(6x6, 3x3), on
+the CPU in float32.
 
 Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016). The input is
-cut into 6x6 tiles that overlap by two pixels; each tile and each 3x3 kernel is carried
-into a 6x6 transform domain (``B^T d B`` and ``G g G^T``), where the convolution becomes
-36 matrix products of (tiles x C_in) by (C_in x C_out); the inverse transform ``A^T m A``
-turns each product tile into 4x4 outputs. That is 36 multiplications per 16 outputs and
-channel pair against the direct method's 144: the deep layers, whose products are large
+cut into tiles that overlap by two pixels (6x6 for F4, 8x8 for F6); each tile and each 3x3
+kernel is carried into the transform domain (``B^T d B`` and ``G g G^T``), where the
+convolution becomes one matrix product of (tiles x C_in) by (C_in x C_out) per element of
+the tile; the inverse transform ``A^T m A`` turns each product tile into 4x4 or 6x6 outputs.
+That is 36 multiplications per 16 outputs and channel pair with F4 and 64 per 36 with F6,
+against the direct method's 144: the layers with many channels, whose products are large
 matrices, run in about half the time of oneDNN's direct convolution on a 2-core CPU.
 The transforms themselves are memory traffic, so the tiles are taken a band of rows at a
-time, which keeps the intermediate tensors some megabytes each.
+time, which keeps the intermediate tensors some megabytes each; F6's larger tiles carry
+less of it per output and pay on large maps (:func:`tiling_for`).
 
 The result equals the direct convolution to about 1e-5 of its largest value in float32
-(the interpolation points 0, +-1, +-2 and infinity). The gradient with respect to the
-input is the same computation on the upstream gradient with the kernel turned by 180
-degrees and its channels swapped; the weights are frozen and get no gradient.
+(the interpolation points 0, +-1, +-2, then +-1/2 for F6, and infinity). The gradient with
+respect to the input is the same computation on the upstream gradient with the kernel
+turned by 180 degrees and its channels swapped; the weights are frozen and get no gradient.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-#: Input transform B^T (6x6), kernel transform G (6x3), output transform A^T (4x6).
-_BT = (
-    (4.0, 0.0, -5.0, 0.0, 1.0, 0.0),
-    (0.0, -4.0, -4.0, 1.0, 1.0, 0.0),
-    (0.0, 4.0, -4.0, -1.0, 1.0, 0.0),
-    (0.0, -2.0, -1.0, 2.0, 1.0, 0.0),
-    (0.0, 2.0, -1.0, -2.0, 1.0, 0.0),
-    (0.0, 4.0, 0.0, -5.0, 0.0, 1.0),
-)
-_G = (
-    (1 / 4, 0.0, 0.0),
-    (-1 / 6, -1 / 6, -1 / 6),
-    (-1 / 6, 1 / 6, -1 / 6),
-    (1 / 24, 1 / 12, 1 / 6),
-    (1 / 24, -1 / 12, 1 / 6),
-    (0.0, 0.0, 1.0),
-)
-_AT = (
-    (1.0, 1.0, 1.0, 1.0, 1.0, 0.0),
-    (0.0, 1.0, -1.0, 2.0, -2.0, 0.0),
-    (0.0, 1.0, 1.0, 4.0, 4.0, 0.0),
-    (0.0, 1.0, -1.0, 8.0, -8.0, 1.0),
-)
-TILE = 6  # input tile side
-STEP = 4  # output tile side: tiles overlap by TILE - STEP = 2
-#: Elements of the transformed tiles of one band (36 x tiles x channels), 16 MiB in float32:
-#: on a 2-core EPYC, bands of 8 to 16 MiB made the pass some 10% faster than the whole picture at once.
+
+@dataclass(frozen=True)
+class Tiling:
+    """Winograd's F(m x m, 3x3): (m + 2) x (m + 2) input tiles that overlap by two pixels give
+    m x m outputs each. ``bt``, ``g`` and ``at`` are B^T, G and A^T in float64."""
+
+    step: int  # m: output tile side
+    bt: torch.Tensor  # (m + 2, m + 2): input transform
+    g: torch.Tensor  # (m + 2, 3): kernel transform
+    at: torch.Tensor  # (m, m + 2): output transform
+
+    @property
+    def tile(self) -> int:
+        return self.step + 2
+
+
+def _tiling(points: tuple[float, ...]) -> Tiling:
+    """Toom-Cook's construction from the finite interpolation points (the point at infinity is
+    added): with V the Vandermonde matrix of all points (infinity's row picks the leading
+    coefficient) and f_j the product of a_j - a_l over the other finite points (1 for
+    infinity), B^T = diag(f) V^-T; G's rows are a_j^k / f_j and A^T's columns a_j^i, with the
+    leading coefficient alone at infinity."""
+    n = len(points) + 1
+    step = n - 2
+    a = torch.tensor(points, dtype=torch.float64)
+    vander = torch.zeros(n, n, dtype=torch.float64)
+    vander[:-1] = a[:, None] ** torch.arange(n, dtype=torch.float64)
+    vander[-1, -1] = 1.0
+    f = torch.ones(n, dtype=torch.float64)
+    for j in range(n - 1):
+        f[j] = torch.prod(torch.cat([a[j] - a[:j], a[j] - a[j + 1 :]]))
+    g, at = vander[:, :3] / f[:, None], vander[:, :step].T.clone()
+    g[-1, -1] = at[-1, -1] = 1.0  # infinity: the kernel's and the output's leading coefficients
+    return Tiling(step, f[:, None] * torch.linalg.inv(vander).T, g, at)
+
+
+#: F(4x4, 3x3) on the points 0, +-1, +-2 and infinity: 36 multiplications per 16 outputs.
+F4 = _tiling((0.0, 1.0, -1.0, 2.0, -2.0))
+#: F(6x6, 3x3), adding +-1/2: 64 per 36, and 64/36 the input's size in the transform domain
+#: against F4's 36/16; its rounding is still that of the direct convolution in float32.
+F6 = _tiling((0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5))
+_BY_AREA = {F4.tile**2: F4, F6.tile**2: F6}
+#: Maps of at least this many pixels take F6; smaller ones F4, whose tiles waste less of a small
+#: map's edge and whose kernels are smaller to read for few tiles (2-core EPYC, fp32: F6 took
+#: 0.75-0.88x F4's time on 96x128 to 192x256 maps, 0.96-1.02x on 48x64, 1.4x on 12x16).
+LARGE_MAP = 8192
+#: Elements of the transformed tiles of one band (tile area x tiles x channels), 16 MiB in
+#: float32: on a 2-core EPYC, bands of 8 to 16 MiB made the pass some 10% faster than the
+#: whole picture at once.
 BAND_ELEMENTS = 1 << 22
 
 
-def transform_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """A (C_out, C_in, 3, 3) kernel -> its (36, C_in, C_out) Winograd transform, float32
-    (computed in float64)."""
+def tiling_for(height: int, width: int) -> Tiling:
+    """The tiling that runs a map of this size faster (see :data:`LARGE_MAP`)."""
+    return F6 if height * width >= LARGE_MAP else F4
+
+
+def transform_kernel(weight: torch.Tensor, tiling: Tiling = F4) -> torch.Tensor:
+    """A (C_out, C_in, 3, 3) kernel -> its (tile area, C_in, C_out) transform ``G g G^T`` in
+    float32, as one product with the Kronecker square of G (within 2e-7 of the same in float64,
+    in a third of the time: some 20-40 ms for a 512x512 kernel)."""
     if weight.dim() != 4 or weight.shape[2:] != (3, 3):
         raise ValueError(f"expected a (C_out, C_in, 3, 3) kernel, got {tuple(weight.shape)}")
-    g = torch.tensor(_G, dtype=torch.float64, device=weight.device)
-    u = g @ weight.detach().double() @ g.T  # (C_out, C_in, 6, 6)
     c_out, c_in = weight.shape[:2]
-    return u.permute(2, 3, 1, 0).reshape(TILE * TILE, c_in, c_out).float().contiguous()
+    g = tiling.g.to(device=weight.device, dtype=torch.float32)
+    flat = weight.detach().float().transpose(0, 1).reshape(c_in * c_out, 9)
+    return (torch.kron(g, g) @ flat.T).reshape(tiling.tile**2, c_in, c_out)
 
 
-def backward_kernel(weight: torch.Tensor) -> torch.Tensor:
+def backward_kernel(weight: torch.Tensor, tiling: Tiling = F4) -> torch.Tensor:
     """The transform of the kernel that carries a gradient back through the convolution:
     turned by 180 degrees, input and output channels swapped."""
-    return transform_kernel(weight.flip(2, 3).transpose(0, 1))
+    return transform_kernel(weight.flip(2, 3).transpose(0, 1), tiling)
 
 
 def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """The 3x3 convolution (stride 1, zero padding 1) of an (N, C_in, H, W) float32 tensor
-    with a kernel from :func:`transform_kernel`, plus ``bias`` (C_out) if given; returns
-    (N, C_out, H, W), laid out channels last."""
+    with a kernel from :func:`transform_kernel` (whose size says its tiling), plus ``bias``
+    (C_out) if given; returns (N, C_out, H, W), laid out channels last."""
     n, c_in, height, width = x.shape
-    c_out = kernel.shape[2]
-    rows, cols = -(-height // STEP), -(-width // STEP)
-    padded = x.new_zeros(n, STEP * rows + 2, STEP * cols + 2, c_in)
+    tiling = _BY_AREA[kernel.shape[0]]
+    tile, step, c_out = tiling.tile, tiling.step, kernel.shape[2]
+    rows, cols = -(-height // step), -(-width // step)
+    padded = x.new_zeros(n, step * rows + 2, step * cols + 2, c_in)
     padded[:, 1 : height + 1, 1 : width + 1] = x.permute(0, 2, 3, 1)
     out = x.new_empty(n, height, width, c_out)
-    bt, at = _matrix(_BT, x), _matrix(_AT, x)
-    band = max(1, BAND_ELEMENTS // (TILE * TILE * n * cols * max(c_in, c_out)))
+    bt, at = tiling.bt.to(x), tiling.at.to(x)
+    band = max(1, BAND_ELEMENTS // (tile * tile * n * cols * max(c_in, c_out)))
     for first in range(0, rows, band):
         last = min(rows, first + band)
-        tiles = padded[:, STEP * first : STEP * last + 2].unfold(1, TILE, STEP).unfold(2, TILE, STEP)
-        # (N, band, cols, C_in, 6, 6) -> (6, 6, N * band * cols * C_in): rows of the tile first.
-        d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(TILE, TILE, -1)
-        v = _both_sides(bt, d).reshape(TILE * TILE, -1, c_in)
-        m = torch.bmm(v, kernel).reshape(TILE, TILE, -1)
-        y = _both_sides(at, m).reshape(STEP, STEP, n, last - first, cols, c_out)
-        y = y.permute(2, 3, 0, 4, 1, 5).reshape(n, STEP * (last - first), STEP * cols, c_out)
-        top = STEP * first
-        rows_here = min(height, STEP * last) - top
+        tiles = padded[:, step * first : step * last + 2].unfold(1, tile, step).unfold(2, tile, step)
+        # (N, band, cols, C_in, tile, tile) -> (tile, tile, N * band * cols * C_in): rows of the tile first.
+        d = tiles.permute(4, 5, 0, 1, 2, 3).reshape(tile, tile, -1)
+        v = _both_sides(bt, d).reshape(tile * tile, -1, c_in)
+        m = torch.bmm(v, kernel).reshape(tile, tile, -1)
+        y = _both_sides(at, m).reshape(step, step, n, last - first, cols, c_out)
+        y = y.permute(2, 3, 0, 4, 1, 5).reshape(n, step * (last - first), step * cols, c_out)
+        top = step * first
+        rows_here = min(height, step * last) - top
         if bias is None:
             out[:, top : top + rows_here] = y[:, :rows_here, :width]
         else:
             torch.add(y[:, :rows_here, :width], bias, out=out[:, top : top + rows_here])
     return out.permute(0, 3, 1, 2)
-
-
-def _matrix(rows: tuple[tuple[float, ...], ...], like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(rows, dtype=like.dtype, device=like.device)
 
 
 def _both_sides(matrix: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
