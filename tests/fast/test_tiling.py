@@ -309,7 +309,10 @@ def test_available_memory_reads_meminfo_then_falls_back(tmp_path: Path, monkeypa
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24683656 kB\nMemAvailable:    1000 kB\n")
     cpu = torch.device("cpu")
+    monkeypatch.setattr(plan, "free_heap_bytes", lambda: 0)
     assert available_memory(cpu, str(meminfo)) == 1000 * 1024
+    monkeypatch.setattr(plan, "free_heap_bytes", lambda: 3 << 20)  # an earlier run's, held freed
+    assert available_memory(cpu, str(meminfo)) == 1000 * 1024 + (3 << 20)
     monkeypatch.setattr(plan.os, "sysconf", lambda name: {"SC_PHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[name])
     assert available_memory(cpu, str(tmp_path / "missing")) == 1000 * 4096 // 2
     meminfo.write_text("MemTotal: 1 kB\n")  # no MemAvailable (old kernels)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
+from artstyle.allocator import keep_freed_memory
 from artstyle.cli.flags import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from artstyle.engine import Progress
 from artstyle.errors import ArtstyleError, ConfigError, flag
@@ -52,7 +53,9 @@ def _stop_word(kind: str) -> str:
 
 def guarded(body: Callable[[Signals], int], max_pixels: object) -> int:
     """Run a command's ``body`` with signal handling, one-line warnings and the pixel limit,
-    turning every expected failure outside a job into a one-line message and an exit code."""
+    turning every expected failure outside a job into a one-line message and an exit code;
+    the process's allocator keeps the memory it frees (:mod:`artstyle.allocator`)."""
+    keep_freed_memory()
     signals = Signals()
     try:
         with warnings_to(print_warning), signals.installed():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from artstyle.allocator import free_heap_bytes
 from artstyle.features.layers import INDEX, LAYERS, feature_size, min_image_side, min_tile_size
 
 #: L-BFGS's history, as neural-style's; large images may get less (see :func:`plan_memory`).
@@ -104,9 +105,10 @@ def available_memory(device: torch.device, meminfo: str = "/proc/meminfo") -> in
     """Bytes the run may count on: on a CUDA device its free memory plus what PyTorch's
     cache holds without using it (reserved but not allocated: an earlier run's, which
     the next one reuses); on Linux the kernel's
-    estimate of memory available without swapping (``MemAvailable`` in ``meminfo``);
-    elsewhere half of the physical memory, or :data:`FALLBACK_MEMORY` when even that is
-    unknown."""
+    estimate of memory available without swapping (``MemAvailable`` in ``meminfo``) plus
+    what this process's allocator holds freed (an earlier run's, likewise: see
+    :mod:`artstyle.allocator`); elsewhere half of the physical memory, or
+    :data:`FALLBACK_MEMORY` when even that is unknown."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
@@ -115,7 +117,7 @@ def available_memory(device: torch.device, meminfo: str = "/proc/meminfo") -> in
         with open(meminfo, encoding="ascii") as lines:
             for line in lines:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    return int(line.split()[1]) * 1024 + free_heap_bytes()
     except (OSError, ValueError, IndexError):
         pass
     try:

@@ -69,8 +69,9 @@ F4 = _tiling((0.0, 1.0, -1.0, 2.0, -2.0))
 F6 = _tiling((0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5))
 _BY_AREA = {F4.tile**2: F4, F6.tile**2: F6}
 #: Maps of at least this many pixels take F6; smaller ones F4, whose tiles waste less of a small
-#: map's edge and whose kernels are smaller to read for few tiles (2-core EPYC, fp32: F6 took
-#: 0.75-0.88x F4's time on 96x128 to 192x256 maps, 0.96-1.02x on 48x64, 1.4x on 12x16).
+#: map's edge and whose kernels are smaller to read for few tiles (a layer's forward and
+#: backward on a 2-core EPYC in fp32: F6 took 0.72-0.98x F4's time on maps of 96x128 to
+#: 192x256, 0.91-1.10x on 48x64, 1.02-1.42x on 24x32 and smaller).
 LARGE_MAP = 8192
 #: Elements of the transformed tiles of one band (tile area x tiles x channels), 16 MiB in
 #: float32: on a 2-core EPYC, bands of 8 to 16 MiB made the pass some 10% faster than the
@@ -109,8 +110,7 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
     tiling = _BY_AREA[kernel.shape[0]]
     tile, step, c_out = tiling.tile, tiling.step, kernel.shape[2]
     rows, cols = -(-height // step), -(-width // step)
-    padded = x.new_zeros(n, step * rows + 2, step * cols + 2, c_in)
-    padded[:, 1 : height + 1, 1 : width + 1] = x.permute(0, 2, 3, 1)
+    padded = _padded(x, step * rows + 2, step * cols + 2)
     out = x.new_empty(n, height, width, c_out)
     bt, at = tiling.bt.to(x), tiling.at.to(x)
     band = max(1, BAND_ELEMENTS // (tile * tile * n * cols * max(c_in, c_out)))
@@ -130,6 +130,19 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = N
         else:
             torch.add(y[:, :rows_here, :width], bias, out=out[:, top : top + rows_here])
     return out.permute(0, 3, 1, 2)
+
+
+def _padded(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, C, H, W) ``x`` laid out channels last, (N, height, width, C), at offset (1, 1) in zeros:
+    only the border is written with zeros, not the whole, which ``x`` then overwrites."""
+    n, channels, rows, cols = x.shape
+    padded = x.new_empty(n, height, width, channels)
+    padded[:, 1 : rows + 1, 1 : cols + 1] = x.permute(0, 2, 3, 1)
+    padded[:, 0].zero_()
+    padded[:, rows + 1 :].zero_()
+    padded[:, 1 : rows + 1, 0].zero_()
+    padded[:, 1 : rows + 1, cols + 1 :].zero_()
+    return padded
 
 
 def _both_sides(matrix: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
