@@ -25,7 +25,8 @@ would share the cores); ``--only`` picks some of them. The machine is always des
            VGG19 forward and backward pass (up to relu5_1) at 512x384, measured in the
            same invocation, a unit that does not depend on the machine. Then, for the
            default precision and fp32, where the default run's time goes (in this
-           process): the weights, the preparation, each scale, the output picture.
+           process, its allocator set as the command sets it once the unit is timed):
+           the weights, the preparation, each scale, the output picture.
   memory   peak resident memory of the ``artstyle`` command at each of
            --memory-sizes (a few single-scale iterations), plus the L-BFGS history
            a full default run adds, stated separately.
@@ -60,6 +61,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from artstyle import Stylizer
+from artstyle.allocator import keep_freed_memory
 from artstyle.api import make_config
 from artstyle.config import Config
 from artstyle.engine import LBFGS_WARMUP_STEPS, Progress, make_optimizer, plan_stages
@@ -600,6 +602,7 @@ def whole_run(run: Run) -> None:
             table.append(f"| {name}{note} | {seconds:.1f} | {seconds / unit:.1f} |")
     table += ["", "| where the time goes, in one process | precision | seconds | passes | share |"]
     table.append("| --- | --- | --- | --- | --- |")
+    keep_freed_memory()  # the breakdown runs as the command runs (the unit was timed in a plain process)
     for precision in ("auto", "fp32"):
         table += breakdown(content, args.style, args.run_size, precision, unit)
     if args.table is not None:

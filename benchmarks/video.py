@@ -14,7 +14,8 @@ frame directories under ``benchmarks/out/video/``, and prints for each:
 * seconds per frame: of the first (a still image's whole run) and the median of the later
   ones (each tied to the one before), also in passes: the seconds of one plain fp32 VGG19
   forward and backward pass to relu5_1 at 512x384 (``speed.py``'s unit, measured in the same
-  invocation), so that machines compare.
+  invocation, before the allocator is set as ``artstyle video`` sets it), so that machines
+  compare.
 
 Clips: ``bunny``, an excerpt of ../shared/video/bigbuckbunny.mp4 (CC BY 3.0, (c) 2008
 Blender Foundation, www.bigbuckbunny.org; its flow and mask are DIS-medium's with the
@@ -47,6 +48,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from artstyle import Stylizer
+from artstyle.allocator import keep_freed_memory
 from artstyle.api import make_config
 from artstyle.choices import PRECISIONS
 from artstyle.files.video import even_size, probe_video, read_frame_png, read_frames
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, precision {args.precision}")
     unit = pass_seconds(3)
     print(f"one plain fp32 VGG19 pass (forward + backward to relu5_1) at {PASS_SHAPE[1]}x{PASS_SHAPE[0]}: {unit:.3f} s")
+    keep_freed_memory()  # the clips run as `artstyle video` runs them (the unit in a plain process)
     table = ["| clip | run | E_warp | content | style | noise | first frame, s | later frames, s | later, passes |"]
     table.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.clips:
