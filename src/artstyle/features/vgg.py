@@ -70,7 +70,8 @@ class VGG19Features(nn.Module):
             out channels last and run :data:`WINOGRAD_CONVS` by Winograd's algorithm (equal
             to the direct convolution to about 1e-5; a layer's transformed kernels, both
             directions of the tiling its map size takes, are made at its first such input:
-            some 530 MB for a default 512-px run). The default fp32 run takes some 0.65x the
+            some 530 MB for a default 512-px run, 1 GB once a 1024-px scale has run; the
+            memory plan does not count them). The default fp32 run takes some 0.65x the
             time. ``False``: PyTorch's direct convolutions in its
             default layout everywhere, the plain network the speed benchmarks count in.
 
