@@ -53,4 +53,10 @@ def test_a_run_with_forced_tiles_gives_the_untiled_picture(monkeypatch: pytest.M
     assert not made
     tiled = picture(208)
     assert [len(objective.tiles) for objective in made] == [2]
-    assert float((tiled - untiled).abs().max()) < 1e-3
+    # The same picture to rounding. Winograd's tiles fall elsewhere on a crop than on the whole
+    # picture (and a smaller map may take F(4x4) where the whole takes F(6x6)): two L-BFGS steps
+    # carry that rounding into a few pixels, up to some 3e-3 (mean 1e-6); a wrong seam or
+    # margin would move whole rows and columns.
+    difference = (tiled - untiled).abs()
+    assert float(difference.mean()) < 1e-5
+    assert float(difference.max()) < 1e-2
