@@ -786,6 +786,22 @@ def test_fuzz_covers_every_writable_mode() -> None:
                     assert back.size == (5, 4), (fmt, mode)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_ycbcr_tiff_read_by_tifffile_is_turned_as_pillow_turns_tiffs(tmp_path: Path, orientation: int) -> None:
+    # Pillow turns a TIFF upright while it decodes it; tifffile, which reads the YCbCr TIFFs
+    # Pillow cannot, gives the pixels as stored: the same picture either way.
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 13
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pictures = []
+    for mode in ("RGB", "YCbCr"):
+        path = tmp_path / f"{mode}.tif"
+        Image.fromarray(pixels, "RGB").convert(mode).save(path, exif=exif.tobytes())
+        pictures.append(np.asarray(imageio.read_image(path), dtype=np.int16))
+    assert pictures[0].shape == pictures[1].shape
+    assert np.abs(pictures[0] - pictures[1]).max() <= 3  # YCbCr's rounding
+
+
 @pytest.mark.parametrize("size", [(1, 1), (5, 4), (24, 17)])
 def test_an_uncompressed_ycbcr_tiff_as_pillow_writes_it_is_read(tmp_path: Path, size: tuple[int, int]) -> None:
     # Pillow 12 writes these (no chroma subsampling) and its own reader takes them for truncated.

@@ -31,6 +31,17 @@ __all__ = ["read_image"]
 _ORIENTATION_TAG = 0x0112
 #: TIFF's PhotometricInterpretation tag, and its value for YCbCr pixels.
 _PHOTOMETRIC, _YCBCR = 262, 6
+#: How each orientation other than 1 turns a TIFF's stored pixels upright, as Pillow's TIFF
+#: reader does while it decodes them (and EXIF's orientation means for other formats).
+_TIFF_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def upright(image: Image.Image, source: str) -> Image.Image:
@@ -164,8 +175,9 @@ def loaded(image: Image.Image, path: str) -> Image.Image:
     """``image`` with every pixel decoded now (so that truncation is detected here). A
     YCbCr TIFF that Pillow cannot decode is decoded by tifffile instead (Pillow 12 writes
     uncompressed YCbCr TIFFs with no chroma subsampling that its own reader takes for
-    truncated); its colour profile is kept. The error of Pillow stands where tifffile
-    cannot read the file either."""
+    truncated), and turned upright by its orientation tag as Pillow turns the TIFFs it
+    decodes; its colour profile is kept. The error of Pillow stands where tifffile cannot
+    read the file either."""
     try:
         image.load()
         return image
@@ -177,8 +189,13 @@ def loaded(image: Image.Image, path: str) -> Image.Image:
         pixels = tifffile.imread(path, key=0)
     except Exception:  # tifffile's own errors: the file is damaged, as Pillow said
         raise pillow_error from None
-    if pixels.dtype != np.uint8 or pixels.shape != (image.height, image.width, 3):
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise pillow_error
     fallback = Image.fromarray(pixels, "YCbCr").convert("RGB")  # as Pillow reads the YCbCr TIFFs it can
+    turn = _TIFF_TURNS.get(getattr(image, "tag_v2", {}).get(_ORIENTATION_TAG, 1))
+    if turn is not None:  # Pillow's TIFF reader turns the pixels upright itself: so as it would
+        fallback = fallback.transpose(turn)
+    if fallback.size != image.size:
+        raise pillow_error
     fallback.info = {key: value for key, value in image.info.items() if key == "icc_profile"}
     return fallback
